@@ -6,6 +6,8 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from support import CONTENT, EXPERIMENTS
 
 from studyapp.cards import (
@@ -233,6 +235,26 @@ def test_folder_named_md_and_missing_file_are_problems(tmp_path):
 
 def test_problem_string_without_line(tmp_path):
     assert str(CardProblem(tmp_path / "x.md", None, "is empty")) == f"{tmp_path / 'x.md'}: is empty"
+
+
+_CARD_PIECES = st.sampled_from([
+    "---", "id: x", "id: [", "title: T", "tags: [a]", "sources: [s]", "experiment:",
+    "  script: ../x.py", "  args: [1]", "## Question", "## Answer", "```", "text", "", "- a",
+    "\ufeff", "\r", ": :", "tittle: y", "## Question ##", "Question", "--------",
+])
+
+
+@settings(max_examples=200, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(pieces=st.lists(_CARD_PIECES | st.text(max_size=8), max_size=25), junk=st.binary(max_size=4))
+def test_any_content_gives_a_card_or_card_file_error(tmp_path, pieces, junk):
+    path = write(tmp_path / "fuzz.md", "\n".join(pieces).encode("utf-8") + junk)
+    try:
+        card = parse_card(path)
+    except CardFileError as error:
+        assert all(p.line is None or p.line >= 1 for p in error.problems)
+    else:
+        assert card.question and card.answer
 
 
 # --- decks -------------------------------------------------------------------------------
