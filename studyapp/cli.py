@@ -1,0 +1,344 @@
+"""The ``studyapp`` command: the TUI with no subcommand, scriptable subcommands otherwise.
+
+Errors are one line on stderr: exit status 2 for usage errors (argparse's), 1 for failures.
+Heavy modules (Textual, the store) are imported only by the commands that need them, so
+``--help`` and ``check`` are quick.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from studyapp import __version__, locations
+
+if TYPE_CHECKING:
+    from studyapp.collection import Collection, CardRow
+
+RATINGS = ("again", "hard", "good", "easy")
+
+
+def _timestamp(text: str) -> datetime:
+    """Parse ``--at``: ISO 8601 with an offset (``Z`` allowed)."""
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {text!r}") from error
+    if moment.tzinfo is None:
+        raise argparse.ArgumentTypeError(f"{text!r} has no UTC offset; add one, e.g. Z or +01:00")
+    return moment
+
+
+def _non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must not be negative: {text}")
+    return value
+
+
+def _open(args: argparse.Namespace) -> Collection:
+    from studyapp.collection import Collection
+
+    collection = Collection.open(locations.content_dir(args.content),
+                                 locations.database_path(args.db))
+    collection.store.daily_backup(collection.now())
+    return collection
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat()
+
+
+def _row_json(row: CardRow) -> dict:
+    return {
+        "id": row.card.id, "title": row.card.title, "state": row.state, "due": _iso(row.due),
+        "stability": row.stability, "difficulty": row.difficulty,
+        "retrievability": row.retrievability, "suspended": row.suspended, "buried": row.buried,
+        "changed": row.changed,
+    }
+
+
+def _print_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
+    cells = [[("" if v is None else str(v)) for v in row] for row in rows]
+    widths = [max([len(h), *(len(r[i]) for r in cells)]) for i, h in enumerate(headers)]
+    for line in [list(headers), *cells]:
+        print("  ".join(v.ljust(w) for v, w in zip(line, widths)).rstrip())
+
+
+# -- commands -----------------------------------------------------------------------------------
+
+
+def cmd_tui(args: argparse.Namespace) -> int:
+    from studyapp.app import StudyApp
+
+    StudyApp(locations.content_dir(args.content), locations.database_path(args.db)).run()
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from studyapp.cards import load_deck
+
+    directory = Path(args.directory) if args.directory else locations.content_dir(args.content)
+    deck = load_deck(directory, locations.experiments_dir())
+    if args.json:
+        print(json.dumps([
+            {"id": c.id, "title": c.title, "path": str(c.path), "tags": list(c.tags),
+             "experiment": None if c.experiment is None else
+             {"script": c.experiment.script, "args": list(c.experiment.args)}}
+            for c in deck.cards], indent=2, ensure_ascii=False))
+    for problem in deck.problems:
+        print(problem, file=sys.stderr)
+    db = locations.database_path(args.db)
+    if db.exists():
+        from studyapp.store import Store
+
+        store = Store(db)
+        orphans = [i for i in store.known_card_ids() if i not in set(deck.ids)]
+        store.close()
+        for orphan in orphans:
+            print(f"{db}: state for {orphan!r} has no card in {directory} (kept; use "
+                  f"'studyapp rename-id {orphan} NEW_ID' if the card was renamed)", file=sys.stderr)
+    if not args.json:
+        print(f"{len(deck.cards)} cards, {len(deck.problems)} problem(s) in {directory}")
+    return 1 if deck.problems else 0
+
+
+def cmd_due(args: argparse.Namespace) -> int:
+    collection = _open(args)
+    now = collection.now()
+    rows = collection.overview(now)
+    if not args.all:
+        today = set(collection.queue(now))
+        end = collection.scheduler.next_day_start(now)
+        rows = [r for r in rows if r.card.id in today or
+                (r.due is not None and r.due < end and not r.suspended and not r.buried)]
+    if args.json:
+        print(json.dumps([_row_json(r) for r in rows], indent=2))
+        return 0
+    _print_table(
+        ["id", "state", "due (UTC)", "stability", "difficulty", "R", "flags"],
+        [[r.card.id, r.state, r.due and r.due.strftime("%Y-%m-%d %H:%M"),
+          r.stability and f"{r.stability:.2f}d", r.difficulty and f"{r.difficulty:.2f}",
+          r.retrievability and f"{r.retrievability:.0%}",
+          " ".join(f for f, on in (("suspended", r.suspended), ("buried", r.buried),
+                                    ("changed", r.changed)) if on)]
+         for r in rows])
+    return 0
+
+
+def cmd_rate(args: argparse.Namespace) -> int:
+    from studyapp.scheduler import Rating
+
+    collection = _open(args)
+    review = collection.rate(args.card_id, Rating[args.rating.capitalize()], at=args.at,
+                             duration_ms=args.duration_ms)
+    print(f"{args.card_id}: {args.rating}; next due {_iso(review.due)}")
+    return 0
+
+
+def cmd_undo(args: argparse.Namespace) -> int:
+    review = _open(args).undo(args.card_id)
+    rating = "reset" if review.rating is None else RATINGS[review.rating - 1]
+    print(f"undid {review.kind} of {review.card_id} ({rating}) at {_iso(review.review_time)}")
+    return 0
+
+
+CARD_ACTIONS = {"suspend": "suspended", "unsuspend": "unsuspended", "bury": "buried",
+                "reset": "reset: new again, history kept"}
+
+
+def _card_action(verb: str) -> Callable[[argparse.Namespace], int]:
+    def command(args: argparse.Namespace) -> int:
+        outcome = getattr(_open(args), verb)(args.card_id)
+        detail = f" until {_iso(outcome)}" if isinstance(outcome, datetime) else ""
+        print(f"{args.card_id}: {CARD_ACTIONS[verb]}{detail}")
+        return 0
+    return command
+
+
+def cmd_rename_id(args: argparse.Namespace) -> int:
+    from studyapp.store import Store
+
+    store = Store(locations.database_path(args.db))
+    store.rename_card(args.old, args.new)
+    print(f"moved the history of {args.old!r} to {args.new!r}")
+    return 0
+
+
+def cmd_stats(args: argparse.Namespace) -> int:
+    stats = _open(args).stats(days=30)
+    week = stats.due_per_day[:7]
+    if args.json:
+        print(json.dumps({
+            "counts_by_state": stats.counts_by_state,
+            "reviews_per_day": [[d.isoformat(), n] for d, n in stats.reviews_per_day],
+            "true_retention": stats.true_retention,
+            "due_per_day": [[d.isoformat(), n] for d, n in week],
+        }, indent=2))
+        return 0
+    print("cards by state: " + ", ".join(f"{k} {v}" for k, v in stats.counts_by_state.items()))
+    retention = "n/a" if stats.true_retention is None else f"{stats.true_retention:.1%}"
+    print(f"true retention (last 30 days): {retention}")
+    print("reviews per day (last 30 days): "
+          + ", ".join(f"{d:%m-%d} {n}" for d, n in stats.reviews_per_day if n) or "none")
+    print("due on each of the next 7 days: " + ", ".join(f"{d:%a %m-%d} {n}" for d, n in week))
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    count = _open(args).store.export_reviews(Path(args.file))
+    print(f"exported {count} reviews to {args.file}")
+    return 0
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    count = _open(args).store.import_reviews(Path(args.file))
+    print(f"imported {count} reviews from {args.file}")
+    return 0
+
+
+def cmd_backup(args: argparse.Namespace) -> int:
+    from studyapp.store import Store
+
+    path = Store(locations.database_path(args.db)).backup(Path(args.file) if args.file else None)
+    print(f"backed up to {path}")
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    from studyapp.store import Store
+
+    saved = Store(locations.database_path(args.db)).restore(Path(args.file))
+    print(f"restored from {args.file}; the previous contents were saved to {saved}")
+    return 0
+
+
+def cmd_config(args: argparse.Namespace) -> int:
+    from studyapp.scheduler import load_settings
+
+    path = locations.config_path()
+    settings, sources = load_settings(path)
+    print(f"# settings file: {path}{'' if path.exists() else ' (absent: defaults apply)'}")
+    for name, source in sources.items():
+        value = getattr(settings, name)
+        shown = list(value) if isinstance(value, tuple) else value
+        print(f"{name} = {json.dumps(shown)}  # {source}")
+    print(f"# database: {locations.database_path(args.db)}")
+    print(f"# content: {locations.content_dir(args.content)}")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from studyapp.runner import run_headless
+
+    return run_headless(_open(args), args.card_id, args.script_args, smoke=args.smoke)
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    from studyapp.runner import format_runs
+
+    print(format_runs(_open(args).store.runs(args.card_id)))
+    return 0
+
+
+# -- parser -------------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser for every command."""
+    parser = argparse.ArgumentParser(
+        prog="studyapp",
+        description="Flashcards for RNNs and CNNs on sequences, scheduled with FSRS. "
+                    "With no command, opens the study app.")
+    parser.add_argument("--version", action="version", version=f"studyapp {__version__}")
+    parser.add_argument("--db", metavar="PATH",
+                        help="review database (default: $STUDYAPP_DB, else the user data dir)")
+    parser.add_argument("--content", metavar="DIR",
+                        help="deck folder (default: $STUDYAPP_CONTENT, else the bundled deck)")
+    parser.set_defaults(handler=cmd_tui)
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+
+    def add(name: str, handler: Callable, help: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help, description=help)
+        sub.set_defaults(handler=handler)
+        return sub
+
+    check = add("check", cmd_check, "validate the cards; exit status 1 on any problem")
+    check.add_argument("directory", nargs="?", metavar="DIR", help="deck folder to check")
+    check.add_argument("--json", action="store_true", help="print the parsed deck as JSON")
+
+    due = add("due", cmd_due, "list the cards due now and today")
+    due.add_argument("--all", action="store_true", help="list every card")
+    due.add_argument("--json", action="store_true", help="print JSON")
+
+    rate = add("rate", cmd_rate, "record one review and print the next due time")
+    rate.add_argument("card_id")
+    rate.add_argument("rating", choices=RATINGS)
+    rate.add_argument("--at", type=_timestamp, metavar="ISO8601",
+                      help="review time with UTC offset (default: now)")
+    rate.add_argument("--duration-ms", type=_non_negative_int, metavar="N",
+                      help="time spent answering, in milliseconds")
+
+    undo = add("undo", cmd_undo, "revert the newest review (of CARD_ID)")
+    undo.add_argument("card_id", nargs="?")
+
+    for verb, text in (("suspend", "take a card out of the queues"),
+                       ("unsuspend", "put a suspended card back"),
+                       ("bury", "hide a card until the next study day"),
+                       ("reset", "forget a card: it becomes new (history kept)")):
+        add(verb, _card_action(verb), text).add_argument("card_id")
+
+    rename = add("rename-id", cmd_rename_id, "move a card's history to a new id")
+    rename.add_argument("old")
+    rename.add_argument("new")
+
+    stats = add("stats", cmd_stats, "counts by state, reviews per day, true retention, due soon")
+    stats.add_argument("--json", action="store_true", help="print JSON")
+
+    add("export-reviews", cmd_export, "write the whole review log as CSV").add_argument("file")
+    add("import-reviews", cmd_import, "append a CSV export to the review log").add_argument("file")
+    backup = add("backup", cmd_backup, "copy the database (default: into its backups folder)")
+    backup.add_argument("file", nargs="?")
+    add("restore", cmd_restore, "replace the database with a backup (the current one is saved)"
+        ).add_argument("file")
+    add("config", cmd_config, "print the effective settings and where each came from")
+
+    run = add("run", cmd_run, "run a card's experiment; arguments after -- go to the script")
+    run.add_argument("card_id")
+    run.add_argument("--smoke", action="store_true", help="pass --smoke for a tiny run")
+    run.add_argument("script_args", nargs=argparse.REMAINDER, metavar="-- ARGS",
+                     help="extra arguments for the script")
+    runs = add("runs", cmd_runs, "list past experiment runs")
+    runs.add_argument("card_id", nargs="?")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "script_args", None) and args.script_args[0] == "--":
+        args.script_args = args.script_args[1:]
+    try:
+        return args.handler(args)
+    except KeyboardInterrupt:
+        return 130
+    except Exception as error:
+        # Bad input and environment problems are one line; anything else is a bug: traceback.
+        # StoreError is looked up, not imported, to keep SQLite off the TUI's start-up path.
+        store = sys.modules.get("studyapp.store")
+        expected = (ValueError, LookupError, OSError) + ((store.StoreError,) if store else ())
+        if not isinstance(error, expected):
+            raise
+        message = error.args[0] if isinstance(error, KeyError) and error.args else error
+        print(f"studyapp: error: {message}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,305 @@
+"""The collection: the deck on disk, the review state in SQLite and the FSRS scheduler together.
+
+This is what the command line and the TUI use; neither touches the store's SQL directly. Every
+method takes an optional ``now`` (aware UTC); by default it comes from the injected clock.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import fsrs
+
+from studyapp import locations
+from studyapp.cards import Card, Deck, load_deck
+from studyapp.scheduler import Rating, Scheduler, Settings, State, load_settings
+from studyapp.store import CardState, Review, Store, StoreError, UndoRefused
+
+__all__ = ["CardRow", "Collection", "Counts", "Stats", "StoreError", "UndoRefused"]
+
+NEW = "New"
+
+
+def utc_now() -> datetime:
+    """The current time, aware, in UTC."""
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class CardRow:
+    """One card with its scheduling state, as the deck overview shows it.
+
+    ``state`` is ``"New"`` or an FSRS state name (Learning, Review, Relearning); ``due`` is UTC;
+    ``stability`` in days; ``difficulty`` in [1, 10]; ``retrievability`` in [0, 1] at the time
+    the row was made. ``changed`` is true when the card's text changed since its last review.
+    """
+
+    card: Card
+    state: str
+    due: datetime | None
+    stability: float | None
+    difficulty: float | None
+    retrievability: float | None
+    last_rating: Rating | None
+    changed: bool
+    suspended: bool
+    buried: bool
+
+    @property
+    def has_experiment(self) -> bool:
+        return self.card.experiment is not None
+
+
+@dataclass(frozen=True)
+class Counts:
+    """Cards to study today, within the daily limits, as Anki's deck list shows them."""
+
+    new: int
+    learning: int
+    review: int
+
+
+@dataclass(frozen=True)
+class Stats:
+    """Statistics over study days (see :meth:`Scheduler.study_day`).
+
+    ``true_retention`` is the share of reviews of cards in the Review state that were not rated
+    Again, over the period (``None`` when there were none), as Anki's "true retention".
+    """
+
+    counts_by_state: dict[str, int]
+    reviews_per_day: list[tuple[date, int]]
+    true_retention: float | None
+    retention_per_day: list[tuple[date, float]]
+    due_per_day: list[tuple[date, int]]
+    per_card: list[CardRow]
+
+
+class Collection:
+    """A deck and its review database. Use :meth:`open`."""
+
+    def __init__(self, deck: Deck, store: Store, scheduler: Scheduler,
+                 clock: Callable[[], datetime]) -> None:
+        self.deck = deck
+        self.store = store
+        self.scheduler = scheduler
+        self._clock = clock
+
+    @classmethod
+    def open(cls, content_dir: Path, db_path: Path, *, clock: Callable[[], datetime] | None = None,
+             settings: Settings | None = None) -> Collection:
+        """Load the deck in ``content_dir`` and open (migrating) the database at ``db_path``.
+
+        Settings default to the user's config file. Runs left ``running`` by a dead app are
+        marked ``interrupted``. Raises ``FileNotFoundError`` for a missing deck folder,
+        :class:`StoreError` for database problems and ``ValueError`` for bad settings.
+        """
+        if settings is None:
+            settings, _sources = load_settings(locations.config_path())
+        deck = load_deck(content_dir, locations.experiments_dir())
+        store = Store(db_path)
+        store.mark_interrupted_runs()
+        return cls(deck, store, Scheduler(settings), clock or utc_now)
+
+    def close(self) -> None:
+        """Close the database."""
+        self.store.close()
+
+    def now(self) -> datetime:
+        """The injected clock's time (aware UTC)."""
+        return self._clock().astimezone(UTC)
+
+    def reload_deck(self) -> Deck:
+        """Read the content folder again (after an edit); returns the new deck."""
+        self.deck = load_deck(self.deck.directory, locations.experiments_dir())
+        return self.deck
+
+    def card(self, card_id: str) -> Card:
+        """The card with this id; ``KeyError`` with a clear message when the deck has none."""
+        card = self.deck.get(card_id)
+        if card is None:
+            raise KeyError(f"no card with id {card_id!r} in {self.deck.directory}")
+        return card
+
+    # -- the overview and the queue -------------------------------------------------------------
+
+    def _row(self, card: Card, state: CardState | None, now: datetime) -> CardRow:
+        fsrs_card = state.fsrs_card if state else None
+        return CardRow(
+            card=card,
+            state=NEW if fsrs_card is None else fsrs_card.state.name,
+            due=None if fsrs_card is None else fsrs_card.due,
+            stability=None if fsrs_card is None else fsrs_card.stability,
+            difficulty=None if fsrs_card is None else fsrs_card.difficulty,
+            retrievability=self.scheduler.retrievability(fsrs_card, now),
+            last_rating=None if state is None or state.last_rating is None
+            else Rating(state.last_rating),
+            changed=bool(state and state.last_content_hash
+                         and state.last_content_hash != card.content_hash),
+            suspended=bool(state and state.suspended),
+            buried=bool(state and state.buried_until and state.buried_until > now),
+        )
+
+    def overview(self, now: datetime | None = None) -> list[CardRow]:
+        """Every card in deck order with its state."""
+        now = now or self.now()
+        states = self.store.card_states()
+        return [self._row(card, states.get(card.id), now) for card in self.deck.cards]
+
+    def _studied_today(self, now: datetime) -> tuple[int, int]:
+        """(new cards introduced, Review-state cards reviewed) so far in ``now``'s study day."""
+        start = self.scheduler.day_start(self.scheduler.study_day(now))
+        before = self.store.previous_states(since=start)
+        introduced = {r.card_id for r in self.store.reviews(since=start)
+                      if r.kind == "review" and before[r.id] is None}
+        return len(introduced), sum(state == State.Review for state in before.values())
+
+    def _available(self, now: datetime) -> tuple[list[CardRow], list[CardRow], list[CardRow]]:
+        """Cards studiable today: (learning and relearning due by the end of today, review due
+        now, new), before daily limits, each in study order."""
+        end_of_day = self.scheduler.next_day_start(now)
+        learning, review, new = [], [], []
+        for row in self.overview(now):
+            if row.suspended or row.buried:
+                continue
+            if row.state == NEW:
+                new.append(row)
+            elif row.state == State.Review.name:
+                if row.due <= now:
+                    review.append(row)
+            elif row.due < end_of_day:
+                learning.append(row)
+        learning.sort(key=lambda r: r.due)
+        review.sort(key=lambda r: r.due)
+        return learning, review, new
+
+    def _limited(self, now: datetime) -> tuple[list[CardRow], list[CardRow], list[CardRow]]:
+        learning, review, new = self._available(now)
+        new_done, reviews_done = self._studied_today(now)
+        s = self.scheduler.settings
+        review = review[:max(0, s.maximum_reviews_per_day - reviews_done)]
+        new = new[:max(0, s.new_cards_per_day - new_done)]
+        return learning, review, new
+
+    def counts(self, now: datetime | None = None) -> Counts:
+        """How many new, learning and review cards are left today, within the daily limits."""
+        learning, review, new = self._limited(now or self.now())
+        return Counts(new=len(new), learning=len(learning), review=len(review))
+
+    def queue(self, now: datetime | None = None) -> list[str]:
+        """Ids of the cards to study now, in order: learning and relearning cards that are due,
+        then review cards due, then new cards in deck order, within the daily limits."""
+        now = now or self.now()
+        learning, review, new = self._limited(now)
+        return [r.card.id for r in learning if r.due <= now] + [r.card.id for r in review + new]
+
+    def next_due(self, now: datetime | None = None) -> datetime | None:
+        """When the next card that is not suspended becomes due (UTC), or ``None``.
+
+        New cards held back by the daily limit count as due at the next study day's start.
+        """
+        now = now or self.now()
+        dues = [r.due for r in self.overview(now)
+                if not r.suspended and r.due is not None and (r.due > now or r.buried)]
+        if any(r.state == NEW and not r.suspended for r in self.overview(now)):
+            dues.append(self.scheduler.next_day_start(now))
+        return min(dues, default=None)
+
+    # -- reviewing ------------------------------------------------------------------------------
+
+    def preview(self, card_id: str, now: datetime | None = None) -> dict[Rating, timedelta]:
+        """The interval each rating would give the card now (fuzzing off)."""
+        now = now or self.now()
+        state = self.store.card_state(card_id)
+        current = state.fsrs_card if state else None
+        return self.scheduler.preview(current or self.scheduler.new_card(0, now), now)
+
+    def rate(self, card_id: str, rating: Rating, *, at: datetime | None = None,
+             duration_ms: int | None = None, practice: bool = False) -> Review:
+        """Rate a card and commit the review before returning it.
+
+        ``practice=True`` logs the rating with kind ``practice`` and leaves the schedule alone.
+        Raises ``KeyError`` for a card not in the deck and ``ValueError`` for a review dated
+        before the card's last one.
+        """
+        card = self.card(card_id)
+        at = (at or self.now()).astimezone(UTC)
+
+        def schedule(current: fsrs.Card | None, fsrs_id: int) -> fsrs.Card:
+            current = current or self.scheduler.new_card(fsrs_id, at)
+            return self.scheduler.next_state(current, rating, at, duration_ms)
+
+        return self.store.record_review(
+            card_id, kind="practice" if practice else "review", rating=int(rating),
+            review_time=at, duration_ms=duration_ms, content_hash=card.content_hash,
+            schedule=schedule)
+
+    def undo(self, card_id: str | None = None, *, review_id: int | None = None) -> Review:
+        """Revert the newest review (of ``card_id``), or exactly ``review_id``.
+
+        Raises ``LookupError`` when there is nothing to undo and :class:`UndoRefused` when the
+        card has been reviewed since ``review_id`` (for instance by another process).
+        """
+        return self.store.undo(card_id, review_id=review_id)
+
+    def suspend(self, card_id: str) -> None:
+        """Take the card out of every queue until it is unsuspended."""
+        self.store.set_suspended(self.card(card_id).id, True)
+
+    def unsuspend(self, card_id: str) -> None:
+        """Put a suspended card back in the queues."""
+        self.store.set_suspended(card_id, False)
+
+    def bury(self, card_id: str, now: datetime | None = None) -> datetime:
+        """Hide the card until the next study day starts; returns that moment (UTC)."""
+        until = self.scheduler.next_day_start(now or self.now())
+        self.store.bury(self.card(card_id).id, until)
+        return until
+
+    def reset(self, card_id: str, now: datetime | None = None) -> Review:
+        """Forget the card: it becomes new again (logged as a ``manual`` row)."""
+        return self.store.reset(card_id, now or self.now())
+
+    # -- statistics -----------------------------------------------------------------------------
+
+    def stats(self, now: datetime | None = None, days: int = 30) -> Stats:
+        """Counts by state, reviews and true retention per study day over the last ``days``
+        days, and cards due on each of the next ``days`` study days."""
+        now = now or self.now()
+        rows = self.overview(now)
+        today = self.scheduler.study_day(now)
+        first_day = today - timedelta(days=days - 1)
+        recent = self.store.reviews(since=self.scheduler.day_start(first_day))
+        per_day = Counter(self.scheduler.study_day(r.review_time)
+                          for r in recent if r.kind == "review")
+        # True retention: reviews of cards that were in the Review state before the rating.
+        previous_state = self.store.previous_states(since=self.scheduler.day_start(first_day))
+        passed: Counter[date] = Counter()
+        total: Counter[date] = Counter()
+        for review in recent:
+            if review.kind == "review" and previous_state.get(review.id) == State.Review:
+                day = self.scheduler.study_day(review.review_time)
+                total[day] += 1
+                passed[day] += review.rating != Rating.Again
+        due_days = Counter(
+            max(self.scheduler.study_day(r.due), today) for r in rows
+            if r.due is not None and not r.suspended)
+        period = [first_day + timedelta(days=i) for i in range(days)]
+        ahead = [today + timedelta(days=i) for i in range(days)]
+        return Stats(
+            counts_by_state=dict(Counter(r.state for r in rows)),
+            reviews_per_day=[(d, per_day[d]) for d in period],
+            true_retention=(sum(passed.values()) / sum(total.values())) if total else None,
+            retention_per_day=[(d, passed[d] / total[d]) for d in period if total[d]],
+            due_per_day=[(d, due_days[d]) for d in ahead],
+            per_card=rows,
+        )
+
+    def orphans(self) -> list[str]:
+        """Ids with state in the database but no card in the deck (never deleted silently)."""
+        ids = set(self.deck.ids)
+        return [card_id for card_id in self.store.known_card_ids() if card_id not in ids]

@@ -1,0 +1,676 @@
+"""Review state in SQLite: schema migrations, FSRS card state, the review log, and experiment runs.
+
+Every write is one ``BEGIN IMMEDIATE`` transaction, so two processes on the same file serialise
+instead of overwriting each other, and a review acknowledged to the caller is committed (WAL
+journal, ``synchronous=FULL``). Timestamps are stored as UTC ISO 8601 text with offset. Card ids
+are the cards' slugs; ``fsrs_id`` is the integer surrogate ``fsrs.Card.card_id`` needs.
+
+The review log keeps every rating with the card's FSRS state *after* it, so the current state of
+a card is always the state after its newest ``review`` or ``manual`` log row (or new when there
+is none); the ``cards`` table keeps a copy for fast queries. Log kinds: ``review`` (scheduled),
+``practice`` (outside the schedule, changes nothing) and ``manual`` (a reset, as Anki logs it).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import shutil
+import tempfile
+import sqlite3
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import fsrs
+import sqlite_utils
+from sqlite_utils.migrations import Migrations
+
+from studyapp.locations import backups_dir
+
+KINDS = ("review", "practice", "manual")
+RUN_STATUSES = ("running", "ok", "failed", "cancelled", "interrupted")
+BUSY_TIMEOUT_S = 30.0
+DAILY_BACKUPS_KEPT = 7
+
+EXPORT_COLUMNS = (
+    "card_id", "kind", "review_time", "rating", "review_duration_ms", "content_hash",
+    "state", "step", "stability", "difficulty", "due",
+)
+
+
+class StoreError(Exception):
+    """A database problem, with a message that says what is wrong and what to do."""
+
+
+class UndoRefused(StoreError):
+    """Undo would discard a review that is not the newest one of its card."""
+
+
+migrations = Migrations("studyapp")
+
+
+@migrations()
+def m001_cards_and_reviews(db: sqlite_utils.Database) -> None:
+    """Card state and the review log."""
+    db.execute("""
+        CREATE TABLE cards (
+            card_id TEXT PRIMARY KEY,
+            fsrs_id INTEGER NOT NULL UNIQUE,
+            state INTEGER CHECK (state IN (1, 2, 3)),
+            step INTEGER,
+            stability REAL,
+            difficulty REAL,
+            due TEXT,
+            last_review TEXT,
+            suspended INTEGER NOT NULL DEFAULT 0,
+            buried_until TEXT
+        )""")
+    db.execute("""
+        CREATE TABLE reviews (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            card_id TEXT NOT NULL REFERENCES cards(card_id) ON UPDATE CASCADE,
+            kind TEXT NOT NULL CHECK (kind IN ('review', 'practice', 'manual')),
+            rating INTEGER CHECK (rating BETWEEN 1 AND 4),
+            review_time TEXT NOT NULL,
+            review_duration_ms INTEGER,
+            content_hash TEXT,
+            state INTEGER,
+            step INTEGER,
+            stability REAL,
+            difficulty REAL,
+            due TEXT
+        )""")
+    db.execute("CREATE INDEX reviews_card ON reviews(card_id, id)")
+    db.execute("CREATE INDEX reviews_time ON reviews(review_time)")
+
+
+@migrations()
+def m002_runs(db: sqlite_utils.Database) -> None:
+    """Experiment runs."""
+    db.execute("""
+        CREATE TABLE runs (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            card_id TEXT NOT NULL,
+            argv TEXT NOT NULL,
+            started TEXT NOT NULL,
+            finished TEXT,
+            status TEXT NOT NULL CHECK (status IN
+                ('running', 'ok', 'failed', 'cancelled', 'interrupted')),
+            exit_code INTEGER,
+            result TEXT,
+            log_path TEXT NOT NULL,
+            artifacts TEXT NOT NULL DEFAULT '[]',
+            app_pid INTEGER
+        )""")
+    db.execute("CREATE INDEX runs_card ON runs(card_id, id)")
+
+
+def to_text(moment: datetime | None) -> str | None:
+    """A timezone-aware datetime as UTC ISO 8601 text with offset; ``ValueError`` if naive."""
+    if moment is None:
+        return None
+    if moment.tzinfo is None:
+        raise ValueError(f"naive datetime {moment!r}: pass a timezone-aware time")
+    return moment.astimezone(UTC).isoformat()
+
+
+def from_text(text: str | None) -> datetime | None:
+    """Parse stored ISO 8601 text back into a datetime with ``tzinfo=timezone.utc`` exactly."""
+    if text is None:
+        return None
+    return datetime.fromisoformat(text).astimezone(UTC)
+
+
+@dataclass(frozen=True)
+class Review:
+    """One row of the review log; the FSRS state fields are the card's state *after* it.
+
+    ``stability`` is in days, ``difficulty`` in [1, 10], ``due`` and ``review_time`` are UTC.
+    ``rating`` is ``None`` only for ``manual`` rows (resets).
+    """
+
+    id: int
+    card_id: str
+    kind: str
+    rating: int | None
+    review_time: datetime
+    duration_ms: int | None
+    content_hash: str | None
+    state: int | None
+    step: int | None
+    stability: float | None
+    difficulty: float | None
+    due: datetime | None
+
+    @classmethod
+    def from_row(cls, row: dict) -> Review:
+        return cls(
+            id=row["id"], card_id=row["card_id"], kind=row["kind"], rating=row["rating"],
+            review_time=from_text(row["review_time"]), duration_ms=row["review_duration_ms"],
+            content_hash=row["content_hash"], state=row["state"], step=row["step"],
+            stability=row["stability"], difficulty=row["difficulty"], due=from_text(row["due"]),
+        )
+
+
+@dataclass(frozen=True)
+class CardState:
+    """What the database knows of one card.
+
+    ``fsrs_card`` is ``None`` while the card is new (no scheduled review yet).
+    ``last_rating`` and ``last_content_hash`` come from the newest ``review`` log row.
+    """
+
+    card_id: str
+    fsrs_card: fsrs.Card | None
+    suspended: bool
+    buried_until: datetime | None
+    last_rating: int | None
+    last_content_hash: str | None
+
+
+@dataclass(frozen=True)
+class Run:
+    """One experiment run; times are UTC, ``result`` is the script's final result event."""
+
+    id: int
+    card_id: str
+    argv: list[str]
+    started: datetime
+    finished: datetime | None
+    status: str
+    exit_code: int | None
+    result: dict | None
+    log_path: str
+    artifacts: list[str]
+
+
+def _process_alive(pid: int | None) -> bool:
+    """Whether a process with this id exists (on this machine)."""
+    if pid is None:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _checked_float(value: float | None, card_id: str, name: str) -> float | None:
+    if value is None:
+        return None
+    if not math.isfinite(value) or value <= 0:
+        raise StoreError(
+            f"card {card_id!r}: stored {name} {value!r} is not a positive finite number; "
+            f"run 'studyapp reset {card_id}' to start the card afresh")
+    return value
+
+
+def _fsrs_card(row: dict) -> fsrs.Card | None:
+    """Build the ``fsrs.Card`` for a ``cards`` row, or ``None`` for a new card."""
+    if row["state"] is None:
+        return None
+    card_id = row["card_id"]
+    return fsrs.Card(
+        card_id=row["fsrs_id"], state=fsrs.State(row["state"]), step=row["step"],
+        stability=_checked_float(row["stability"], card_id, "stability"),
+        difficulty=_checked_float(row["difficulty"], card_id, "difficulty"),
+        due=from_text(row["due"]), last_review=from_text(row["last_review"]),
+    )
+
+
+def _state_columns(card: fsrs.Card | None) -> dict:
+    """The FSRS columns for ``card`` (all ``None`` for a new card). Never writes NaN."""
+    if card is None:
+        return {"state": None, "step": None, "stability": None, "difficulty": None, "due": None}
+    for name in ("stability", "difficulty"):
+        value = getattr(card, name)
+        if value is not None and not math.isfinite(value):
+            raise StoreError(f"refusing to store non-finite {name} {value!r}")
+    return {"state": int(card.state), "step": card.step, "stability": card.stability,
+            "difficulty": card.difficulty, "due": to_text(card.due)}
+
+
+class Store:
+    """The review database at ``path``, migrated to the current schema when opened.
+
+    Raises :class:`StoreError` when the file is not a SQLite database, is damaged, was written by
+    a newer studyapp, or cannot be created or written. Before migrating an existing database, a
+    copy is saved in the backups folder beside it. The file is never overwritten or deleted.
+    """
+
+    def __init__(self, path: Path, *, busy_timeout_s: float = BUSY_TIMEOUT_S) -> None:
+        self.path = Path(path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise StoreError(f"cannot create the folder for {self.path}: {error.strerror}; "
+                             "choose another place with --db or STUDYAPP_DB") from error
+        existed = self.path.exists() and self.path.stat().st_size > 0
+        try:
+            conn = sqlite3.connect(self.path, timeout=busy_timeout_s, isolation_level=None,
+                                   check_same_thread=False)
+            self.db = sqlite_utils.Database(conn)
+            self.db.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
+            self.db.execute("PRAGMA foreign_keys = ON")
+            self._check_readable()
+            if self.db.query("PRAGMA journal_mode").__next__()["journal_mode"] != "wal":
+                self.db.execute("PRAGMA journal_mode = WAL")
+            self.db.execute("PRAGMA synchronous = FULL")
+            self._migrate(existed)
+        except sqlite3.DatabaseError as error:
+            raise self._explain(error) from error
+
+    def _explain(self, error: sqlite3.Error) -> StoreError:
+        message = str(error)
+        if "readonly" in message or "unable to open" in message:
+            return StoreError(f"{self.path}: cannot write the database ({message}); check the "
+                              "permissions of the file and its folder, or use --db elsewhere")
+        if "not a database" in message or "malformed" in message or "corrupt" in message:
+            return StoreError(f"{self.path} is not a usable studyapp database ({message}); it "
+                              "was left untouched: restore a backup with 'studyapp restore FILE' "
+                              "or point --db at another file")
+        if "full" in message:
+            return StoreError(f"{self.path}: the disk is full ({message}); nothing was lost, "
+                              "free some space and try again")
+        return StoreError(f"{self.path}: {message}")
+
+    def _check_readable(self) -> None:
+        """Fail early, without writing, when the file is not a SQLite database."""
+        self.db.query("SELECT count(*) FROM sqlite_master").__next__()
+
+    def _migrate(self, existed: bool) -> None:
+        known = {m.name for m in migrations._migrations}
+        applied = {m.name for m in migrations.applied(self.db)}
+        if applied - known:
+            raise StoreError(
+                f"{self.path} was written by a newer studyapp (schema steps "
+                f"{', '.join(sorted(applied - known))}); upgrade studyapp to open it. "
+                "The file was left untouched.")
+        if not migrations.pending(self.db):
+            return
+        if existed and not applied and self.db.table_names():
+            raise StoreError(f"{self.path} is a SQLite database but not a studyapp one; it was "
+                             "left untouched: point --db at another file")
+        if existed and applied:
+            self.backup(kind="before-migration")
+        migrations.apply(self.db)
+
+    # -- transactions ---------------------------------------------------------------------------
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite_utils.Database]:
+        """One ``BEGIN IMMEDIATE`` transaction: the write lock is taken before anything is read."""
+        try:
+            self.db.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as error:
+            raise self._explain(error) from error
+        try:
+            yield self.db
+            self.db.execute("COMMIT")
+        except BaseException as error:
+            if self.db.conn.in_transaction:
+                self.db.execute("ROLLBACK")
+            if isinstance(error, sqlite3.Error):
+                raise self._explain(error) from error
+            raise
+
+    def close(self) -> None:
+        """Close the connection."""
+        self.db.close()
+
+    # -- card state -----------------------------------------------------------------------------
+
+    def _ensure_card(self, card_id: str) -> dict:
+        row = next(self.db.query("SELECT * FROM cards WHERE card_id = ?", [card_id]), None)
+        if row is None:
+            fsrs_id = next(self.db.query(
+                "SELECT coalesce(max(fsrs_id), 0) + 1 AS n FROM cards"))["n"]
+            self.db.execute("INSERT INTO cards (card_id, fsrs_id) VALUES (?, ?)",
+                            [card_id, fsrs_id])
+            row = next(self.db.query("SELECT * FROM cards WHERE card_id = ?", [card_id]))
+        return row
+
+    _STATE_SQL = """
+        SELECT c.*, r.rating AS last_rating, r.content_hash AS last_content_hash
+        FROM cards c LEFT JOIN reviews r ON r.id = (
+            SELECT max(id) FROM reviews WHERE card_id = c.card_id AND kind = 'review')
+    """
+
+    @staticmethod
+    def _card_state(row: dict) -> CardState:
+        return CardState(
+            card_id=row["card_id"], fsrs_card=_fsrs_card(row), suspended=bool(row["suspended"]),
+            buried_until=from_text(row["buried_until"]), last_rating=row["last_rating"],
+            last_content_hash=row["last_content_hash"])
+
+    def card_states(self) -> dict[str, CardState]:
+        """Every card the database knows, by id (cards never touched are absent: they are new).
+
+        Raises :class:`StoreError` naming the card when stored state is not finite or positive.
+        """
+        return {row["card_id"]: self._card_state(row) for row in self.db.query(self._STATE_SQL)}
+
+    def card_state(self, card_id: str) -> CardState | None:
+        """The stored state of one card, or ``None`` when the database has never seen it."""
+        row = next(self.db.query(self._STATE_SQL + " WHERE c.card_id = ?", [card_id]), None)
+        return None if row is None else self._card_state(row)
+
+    def record_review(
+        self, card_id: str, *, kind: str, rating: int, review_time: datetime,
+        duration_ms: int | None, content_hash: str | None,
+        schedule: Callable[[fsrs.Card | None, int], fsrs.Card],
+    ) -> Review:
+        """Record one rating in one write transaction and return the new log row.
+
+        ``schedule(current, fsrs_id)`` gets the card's current state (``None`` when new) read
+        inside the transaction and returns the state after the review; for ``kind="practice"``
+        it is not called and the schedule is left alone. Raises ``ValueError`` for a review dated
+        before the card's last review (the clock moved back) or a bad kind or rating.
+        """
+        if kind not in ("review", "practice"):
+            raise ValueError(f"kind must be 'review' or 'practice', not {kind!r}")
+        if rating not in (1, 2, 3, 4):
+            raise ValueError(f"rating must be 1-4, not {rating!r}")
+        if duration_ms is not None and (not isinstance(duration_ms, int) or duration_ms < 0):
+            raise ValueError(f"duration must be a non-negative number of milliseconds, "
+                             f"not {duration_ms!r}")
+        when = to_text(review_time)
+        with self._write():
+            row = self._ensure_card(card_id)
+            current = _fsrs_card(row)
+            newest = next(self.db.query(
+                "SELECT max(review_time) AS t FROM reviews WHERE card_id = ?", [card_id]))["t"]
+            if newest is not None and from_text(newest) > review_time:
+                raise ValueError(
+                    f"card {card_id!r}: review time {when} is before its last review at "
+                    f"{newest}; has the clock moved back?")
+            after = current if kind == "practice" else schedule(current, row["fsrs_id"])
+            columns = _state_columns(after)
+            cursor = self.db.execute(
+                "INSERT INTO reviews (card_id, kind, rating, review_time, review_duration_ms, "
+                "content_hash, state, step, stability, difficulty, due) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [card_id, kind, rating, when, duration_ms, content_hash, *columns.values()])
+            if kind == "review":
+                self.db.execute(
+                    "UPDATE cards SET state = ?, step = ?, stability = ?, difficulty = ?, "
+                    "due = ?, last_review = ?, buried_until = NULL WHERE card_id = ?",
+                    [*columns.values(), when, card_id])
+            return self.review(cursor.lastrowid)
+
+    def review(self, review_id: int) -> Review:
+        """One log row by its id; ``KeyError`` if there is none."""
+        row = next(self.db.query("SELECT * FROM reviews WHERE id = ?", [review_id]), None)
+        if row is None:
+            raise KeyError(review_id)
+        return Review.from_row(row)
+
+    def reviews(self, card_id: str | None = None, since: datetime | None = None) -> list[Review]:
+        """Log rows, oldest first; optionally of one card and at or after ``since`` (UTC)."""
+        where, params = [], []
+        if card_id is not None:
+            where.append("card_id = ?")
+            params.append(card_id)
+        if since is not None:
+            where.append("review_time >= ?")
+            params.append(to_text(since))
+        sql = "SELECT * FROM reviews" + (" WHERE " + " AND ".join(where) if where else "")
+        return [Review.from_row(row) for row in self.db.query(sql + " ORDER BY id", params)]
+
+    def previous_states(self, since: datetime) -> dict[int, int | None]:
+        """For each ``review`` row at or after ``since`` (UTC): the FSRS state of its card just
+        before it (``None`` when the card was new), by review id."""
+        return {row["id"]: row["before"] for row in self.db.query(
+            "SELECT r.id, (SELECT p.state FROM reviews p WHERE p.card_id = r.card_id "
+            "AND p.id < r.id AND p.kind != 'practice' ORDER BY p.id DESC LIMIT 1) AS before "
+            "FROM reviews r WHERE r.kind = 'review' AND r.review_time >= ?", [to_text(since)])}
+
+    def undo(self, card_id: str | None = None, *, review_id: int | None = None) -> Review:
+        """Remove the newest log row (of ``card_id``, or exactly ``review_id``) and restore the
+        card's state from the log as it was before it, in one transaction.
+
+        Raises ``LookupError`` when there is nothing to undo and :class:`UndoRefused` when
+        ``review_id`` is not its card's newest row (another process reviewed it since).
+        """
+        with self._write():
+            if review_id is not None:
+                row = next(self.db.query("SELECT * FROM reviews WHERE id = ?", [review_id]), None)
+                if row is None:
+                    raise LookupError(f"review {review_id} is no longer in the log")
+            else:
+                sql = "SELECT * FROM reviews" + (" WHERE card_id = ?" if card_id else "")
+                row = next(self.db.query(sql + " ORDER BY id DESC LIMIT 1",
+                                         [card_id] if card_id else []), None)
+                if row is None:
+                    raise LookupError("nothing to undo" + (f" for {card_id!r}" if card_id else ""))
+            undone = Review.from_row(row)
+            newer = next(self.db.query(
+                "SELECT id, review_time FROM reviews WHERE card_id = ? AND id > ? LIMIT 1",
+                [undone.card_id, undone.id]), None)
+            if newer is not None:
+                raise UndoRefused(
+                    f"card {undone.card_id!r} was reviewed again at {newer['review_time']} "
+                    "(perhaps by another studyapp); undo that review first")
+            self.db.execute("DELETE FROM reviews WHERE id = ?", [undone.id])
+            if undone.kind != "practice":
+                self._restore_from_log(undone.card_id)
+            return undone
+
+    def _restore_from_log(self, card_id: str) -> None:
+        """Set the card's state to the state after its newest scheduling log row (or new)."""
+        previous = next(self.db.query(
+            "SELECT * FROM reviews WHERE card_id = ? AND kind != 'practice' "
+            "ORDER BY id DESC LIMIT 1", [card_id]), None)
+        if previous is None:
+            values = [None, None, None, None, None, None]
+        else:
+            values = [previous["state"], previous["step"], previous["stability"],
+                      previous["difficulty"], previous["due"],
+                      previous["review_time"] if previous["kind"] == "review" else None]
+        self.db.execute("UPDATE cards SET state = ?, step = ?, stability = ?, difficulty = ?, "
+                        "due = ?, last_review = ? WHERE card_id = ?", [*values, card_id])
+
+    def set_suspended(self, card_id: str, suspended: bool) -> None:
+        """Suspend (take out of every queue) or unsuspend a card."""
+        with self._write():
+            self._ensure_card(card_id)
+            self.db.execute("UPDATE cards SET suspended = ? WHERE card_id = ?",
+                            [int(suspended), card_id])
+
+    def bury(self, card_id: str, until: datetime | None) -> None:
+        """Hide a card from the queues until ``until`` (UTC; ``None`` unburies)."""
+        with self._write():
+            self._ensure_card(card_id)
+            self.db.execute("UPDATE cards SET buried_until = ? WHERE card_id = ?",
+                            [to_text(until), card_id])
+
+    def reset(self, card_id: str, when: datetime) -> Review:
+        """Forget a card: it becomes new again. Logged as a ``manual`` row, as Anki does."""
+        with self._write():
+            self._ensure_card(card_id)
+            cursor = self.db.execute(
+                "INSERT INTO reviews (card_id, kind, review_time) VALUES (?, 'manual', ?)",
+                [card_id, to_text(when)])
+            self._restore_from_log(card_id)
+            return self.review(cursor.lastrowid)
+
+    def rename_card(self, old: str, new: str) -> None:
+        """Move a card's state, history and runs from id ``old`` to ``new``.
+
+        Raises ``LookupError`` when ``old`` is unknown and ``ValueError`` when ``new`` is taken.
+        """
+        with self._write():
+            if next(self.db.query("SELECT 1 FROM cards WHERE card_id = ?", [old]), None) is None:
+                raise LookupError(f"the database has no card {old!r}")
+            if next(self.db.query("SELECT 1 FROM cards WHERE card_id = ?", [new]), None):
+                raise ValueError(f"the database already has a card {new!r}")
+            self.db.execute("UPDATE cards SET card_id = ? WHERE card_id = ?", [new, old])
+            self.db.execute("UPDATE runs SET card_id = ? WHERE card_id = ?", [new, old])
+
+    def known_card_ids(self) -> list[str]:
+        """Ids of every card with state or history in the database."""
+        return [row["card_id"] for row in self.db.query("SELECT card_id FROM cards ORDER BY 1")]
+
+    # -- export, import, backup -----------------------------------------------------------------
+
+    def export_reviews(self, path: Path) -> int:
+        """Write the whole log as CSV (``EXPORT_COLUMNS``, UTC times); returns the row count."""
+        with open(path, "w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(EXPORT_COLUMNS)
+            count = 0
+            for row in self.db.query(f"SELECT {', '.join(EXPORT_COLUMNS)} FROM reviews ORDER BY id"):
+                writer.writerow(["" if v is None else v for v in row.values()])
+                count += 1
+        return count
+
+    def import_reviews(self, path: Path) -> int:
+        """Append the rows of an export to the log and set each card to its newest logged state.
+
+        The state is taken from the log, not recomputed, so fuzzed intervals come back exactly.
+        All or nothing: raises ``ValueError`` naming the line of the first bad row.
+        """
+        def number(text: str, kind: type) -> int | float | None:
+            return None if text == "" else kind(text)
+
+        with open(path, newline="", encoding="utf-8") as handle, self._write():
+            reader = csv.DictReader(handle)
+            missing = set(EXPORT_COLUMNS) - set(reader.fieldnames or ())
+            if missing:
+                raise ValueError(f"{path}: missing columns {', '.join(sorted(missing))}")
+            touched: set[str] = set()
+            count = 0
+            for line, record in enumerate(reader, start=2):
+                try:
+                    if record["kind"] not in KINDS:
+                        raise ValueError(f"unknown kind {record['kind']!r}")
+                    values = [
+                        record["card_id"], record["kind"], number(record["rating"], int),
+                        to_text(from_text(record["review_time"])),
+                        number(record["review_duration_ms"], int), record["content_hash"] or None,
+                        number(record["state"], int), number(record["step"], int),
+                        number(record["stability"], float), number(record["difficulty"], float),
+                        to_text(from_text(record["due"] or None)),
+                    ]
+                    for value in values:
+                        if isinstance(value, float) and not math.isfinite(value):
+                            raise ValueError(f"non-finite number {value!r}")
+                except (ValueError, TypeError) as error:
+                    raise ValueError(f"{path}:{line}: {error}") from error
+                self._ensure_card(record["card_id"])
+                self.db.execute(
+                    f"INSERT INTO reviews ({', '.join(EXPORT_COLUMNS)}) "
+                    f"VALUES ({', '.join('?' * len(EXPORT_COLUMNS))})", values)
+                touched.add(record["card_id"])
+                count += 1
+            for card_id in touched:
+                self._restore_from_log(card_id)
+        return count
+
+    def backup(self, destination: Path | None = None, *, kind: str = "manual") -> Path:
+        """Copy the database with SQLite's online backup API and return the copy's path.
+
+        Default destination: ``backups/studyapp-<kind>-<UTC time>.db`` beside the database.
+        """
+        if destination is None:
+            stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+            destination = backups_dir(self.path) / f"studyapp-{kind}-{stamp}.db"
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        target = sqlite3.connect(destination)
+        try:
+            self.db.conn.backup(target)
+        finally:
+            target.close()
+        return destination
+
+    def daily_backup(self, now: datetime, keep: int = DAILY_BACKUPS_KEPT) -> Path | None:
+        """Make an automatic backup unless one was made in the last 24 hours; keep the newest
+        ``keep`` automatic backups. Returns the new backup's path, or ``None``."""
+        folder = backups_dir(self.path)
+        existing = sorted(folder.glob("studyapp-daily-*.db"))
+        if existing and now.timestamp() - existing[-1].stat().st_mtime < 24 * 3600:
+            return None
+        made = self.backup(kind="daily")
+        for old in sorted(folder.glob("studyapp-daily-*.db"))[:-keep]:
+            old.unlink()
+        return made
+
+    def restore(self, source: Path) -> Path:
+        """Replace this database's contents with the backup ``source``.
+
+        The current contents are saved first (``studyapp-before-restore-*.db``), whose path is
+        returned. Raises :class:`StoreError` when ``source`` is not a sound studyapp database.
+        """
+        if not Path(source).is_file():
+            raise StoreError(f"cannot restore from {source}: no such file")
+        with tempfile.TemporaryDirectory() as scratch:
+            # Work on a copy: opening migrates, and the user's backup must stay as it is.
+            copy = Path(scratch) / "restore.db"
+            shutil.copyfile(source, copy)
+            try:
+                candidate = Store(copy)
+            except StoreError as error:
+                raise StoreError(f"cannot restore from {source}: {error}") from error
+            try:
+                check = next(candidate.db.query("PRAGMA integrity_check"))["integrity_check"]
+                if check != "ok":
+                    raise StoreError(f"cannot restore from {source}: it fails SQLite's "
+                                     f"integrity check ({check})")
+                saved = self.backup(kind="before-restore")
+                candidate.db.conn.backup(self.db.conn)
+            finally:
+                candidate.close()
+        return saved
+
+    # -- experiment runs ------------------------------------------------------------------------
+
+    def start_run(self, card_id: str, argv: list[str], log_path: Path, started: datetime) -> int:
+        """Record a run that this process is starting; returns its id (status ``running``)."""
+        with self._write():
+            cursor = self.db.execute(
+                "INSERT INTO runs (card_id, argv, started, status, log_path, app_pid) "
+                "VALUES (?, ?, ?, 'running', ?, ?)",
+                [card_id, json.dumps(argv), to_text(started), str(log_path), os.getpid()])
+            return cursor.lastrowid
+
+    def finish_run(self, run_id: int, status: str, exit_code: int | None, result: dict | None,
+                   finished: datetime, artifacts: list[str] = ()) -> None:
+        """Record how a run ended: ``status`` is ``ok``, ``failed`` or ``cancelled``."""
+        if status not in RUN_STATUSES:
+            raise ValueError(f"unknown run status {status!r}")
+        with self._write():
+            self.db.execute(
+                "UPDATE runs SET status = ?, exit_code = ?, result = ?, finished = ?, "
+                "artifacts = ? WHERE id = ?",
+                [status, exit_code, None if result is None else json.dumps(result),
+                 to_text(finished), json.dumps(list(artifacts)), run_id])
+
+    def mark_interrupted_runs(self) -> int:
+        """Mark runs left ``running`` by an app process that no longer exists as
+        ``interrupted``; returns how many. Runs of a live app (a second instance) are left."""
+        with self._write():
+            dead = [row["id"] for row in self.db.query(
+                        "SELECT id, app_pid FROM runs WHERE status = 'running'")
+                    if not _process_alive(row["app_pid"])]
+            for run_id in dead:
+                self.db.execute("UPDATE runs SET status = 'interrupted' WHERE id = ?", [run_id])
+            return len(dead)
+
+    def runs(self, card_id: str | None = None) -> list[Run]:
+        """Recorded runs, newest first; optionally of one card."""
+        sql = "SELECT * FROM runs" + (" WHERE card_id = ?" if card_id else "") + " ORDER BY id DESC"
+        return [
+            Run(id=row["id"], card_id=row["card_id"], argv=json.loads(row["argv"]),
+                started=from_text(row["started"]), finished=from_text(row["finished"]),
+                status=row["status"], exit_code=row["exit_code"],
+                result=None if row["result"] is None else json.loads(row["result"]),
+                log_path=row["log_path"], artifacts=json.loads(row["artifacts"]))
+            for row in self.db.query(sql, [card_id] if card_id else [])
+        ]
