@@ -68,7 +68,9 @@ def m001_cards_and_reviews(db: sqlite_utils.Database) -> None:
             due TEXT,
             last_review TEXT,
             suspended INTEGER NOT NULL DEFAULT 0,
-            buried_until TEXT
+            buried_until TEXT,
+            last_rating INTEGER,
+            last_content_hash TEXT
         )""")
     db.execute("""
         CREATE TABLE reviews (
@@ -337,11 +339,6 @@ class Store:
             row = next(self.db.query("SELECT * FROM cards WHERE card_id = ?", [card_id]))
         return row
 
-    _STATE_SQL = """
-        SELECT c.*, r.rating AS last_rating, r.content_hash AS last_content_hash
-        FROM cards c LEFT JOIN reviews r ON r.id = (
-            SELECT max(id) FROM reviews WHERE card_id = c.card_id AND kind = 'review')
-    """
 
     @staticmethod
     def _card_state(row: dict) -> CardState:
@@ -355,11 +352,11 @@ class Store:
 
         Raises :class:`StoreError` naming the card when stored state is not finite or positive.
         """
-        return {row["card_id"]: self._card_state(row) for row in self.db.query(self._STATE_SQL)}
+        return {row["card_id"]: self._card_state(row) for row in self.db.query("SELECT * FROM cards")}
 
     def card_state(self, card_id: str) -> CardState | None:
         """The stored state of one card, or ``None`` when the database has never seen it."""
-        row = next(self.db.query(self._STATE_SQL + " WHERE c.card_id = ?", [card_id]), None)
+        row = next(self.db.query("SELECT * FROM cards WHERE card_id = ?", [card_id]), None)
         return None if row is None else self._card_state(row)
 
     def record_review(
@@ -401,8 +398,9 @@ class Store:
             if kind == "review":
                 self.db.execute(
                     "UPDATE cards SET state = ?, step = ?, stability = ?, difficulty = ?, "
-                    "due = ?, last_review = ?, buried_until = NULL WHERE card_id = ?",
-                    [*columns.values(), when, card_id])
+                    "due = ?, last_review = ?, buried_until = NULL, last_rating = ?, "
+                    "last_content_hash = ? WHERE card_id = ?",
+                    [*columns.values(), when, rating, content_hash, card_id])
             return self.review(cursor.lastrowid)
 
     def review(self, review_id: int) -> Review:
@@ -463,19 +461,25 @@ class Store:
                 self._restore_from_log(undone.card_id)
             return undone
 
+    def _newest_row(self, card_id: str, kinds: tuple[str, ...]) -> dict:
+        """The card's newest log row of one of ``kinds``, or ``{}``."""
+        marks = ", ".join("?" * len(kinds))
+        return next(self.db.query(
+            f"SELECT * FROM reviews WHERE card_id = ? AND kind IN ({marks}) "
+            "ORDER BY id DESC LIMIT 1", [card_id, *kinds]), {})
+
     def _restore_from_log(self, card_id: str) -> None:
-        """Set the card's state to the state after its newest scheduling log row (or new)."""
-        previous = next(self.db.query(
-            "SELECT * FROM reviews WHERE card_id = ? AND kind != 'practice' "
-            "ORDER BY id DESC LIMIT 1", [card_id]), None)
-        if previous is None:
-            values = [None, None, None, None, None, None]
-        else:
-            values = [previous["state"], previous["step"], previous["stability"],
-                      previous["difficulty"], previous["due"],
-                      previous["review_time"] if previous["kind"] == "review" else None]
-        self.db.execute("UPDATE cards SET state = ?, step = ?, stability = ?, difficulty = ?, "
-                        "due = ?, last_review = ? WHERE card_id = ?", [*values, card_id])
+        """Set the card's state to the state after its newest scheduling log row (or new), and
+        its last rating and content hash to those of its newest review."""
+        scheduling = self._newest_row(card_id, ("review", "manual"))
+        review = self._newest_row(card_id, ("review",))
+        self.db.execute(
+            "UPDATE cards SET state = ?, step = ?, stability = ?, difficulty = ?, due = ?, "
+            "last_review = ?, last_rating = ?, last_content_hash = ? WHERE card_id = ?",
+            [scheduling.get("state"), scheduling.get("step"), scheduling.get("stability"),
+             scheduling.get("difficulty"), scheduling.get("due"),
+             scheduling.get("review_time") if scheduling.get("kind") == "review" else None,
+             review.get("rating"), review.get("content_hash"), card_id])
 
     def set_suspended(self, card_id: str, suspended: bool) -> None:
         """Suspend (take out of every queue) or unsuspend a card."""
@@ -552,8 +556,8 @@ class Store:
                     if record["kind"] not in KINDS:
                         raise ValueError(f"unknown kind {record['kind']!r}")
                     values = [
-                        record["card_id"], record["kind"], number(record["rating"], int),
-                        to_text(from_text(record["review_time"])),
+                        record["card_id"], record["kind"],
+                        to_text(from_text(record["review_time"])), number(record["rating"], int),
                         number(record["review_duration_ms"], int), record["content_hash"] or None,
                         number(record["state"], int), number(record["step"], int),
                         number(record["stability"], float), number(record["difficulty"], float),
