@@ -44,10 +44,7 @@ def _non_negative_int(text: str) -> int:
 def _open(args: argparse.Namespace) -> Collection:
     from studyapp.collection import Collection
 
-    collection = Collection.open(locations.content_dir(args.content),
-                                 locations.database_path(args.db))
-    collection.store.daily_backup(collection.now())
-    return collection
+    return Collection.open(locations.content_dir(args.content), locations.database_path(args.db))
 
 
 def _iso(moment: datetime | None) -> str | None:

@@ -94,14 +94,15 @@ class Collection:
              settings: Settings | None = None) -> Collection:
         """Load the deck in ``content_dir`` and open (migrating) the database at ``db_path``.
 
-        Settings default to the user's config file. Runs left ``running`` by a dead app are
-        marked ``interrupted``. Raises ``FileNotFoundError`` for a missing deck folder,
+        Settings default to the user's config file. Makes the daily backup when it is due, and
+        marks runs left ``running`` by a dead app ``interrupted``. Raises ``FileNotFoundError`` for a missing deck folder,
         :class:`StoreError` for database problems and ``ValueError`` for bad settings.
         """
         if settings is None:
             settings, _sources = load_settings(locations.config_path())
         deck = load_deck(content_dir, locations.experiments_dir())
         store = Store(db_path)
+        store.daily_backup()
         store.mark_interrupted_runs()
         return cls(deck, store, Scheduler(settings), clock or utc_now)
 

@@ -19,6 +19,7 @@ import math
 import os
 import shutil
 import tempfile
+import time
 import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -594,12 +595,13 @@ class Store:
             target.close()
         return destination
 
-    def daily_backup(self, now: datetime, keep: int = DAILY_BACKUPS_KEPT) -> Path | None:
-        """Make an automatic backup unless one was made in the last 24 hours; keep the newest
-        ``keep`` automatic backups. Returns the new backup's path, or ``None``."""
+    def daily_backup(self, keep: int = DAILY_BACKUPS_KEPT) -> Path | None:
+        """Make an automatic backup unless one was made in the last 24 hours (by the file
+        system's clock), keeping the newest ``keep``. Returns the new backup's path, or ``None``.
+        """
         folder = backups_dir(self.path)
         existing = sorted(folder.glob("studyapp-daily-*.db"))
-        if existing and now.timestamp() - existing[-1].stat().st_mtime < 24 * 3600:
+        if existing and time.time() - existing[-1].stat().st_mtime < 24 * 3600:
             return None
         made = self.backup(kind="daily")
         for old in sorted(folder.glob("studyapp-daily-*.db"))[:-keep]:
