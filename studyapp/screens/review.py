@@ -1,0 +1,352 @@
+"""Reviewing: question, your typed answer beside the model answer, then a rating.
+
+Three kinds of session share this screen: ``study`` (the collection's queue for today),
+``single`` (one card opened from the deck) and ``practice`` (every card, logged as
+``practice`` without touching the schedule). Every rating is committed by
+:meth:`Collection.rate` before the next card is shown, so quitting at any moment loses nothing.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from datetime import timedelta
+from typing import TYPE_CHECKING, ClassVar, Literal
+
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.content import Content
+from textual.reactive import reactive
+from textual.screen import Screen
+from textual.widgets import Button, Footer, Input, Static
+
+from studyapp.messages import CollectionChanged
+from studyapp.widgets.markdown_view import MarkdownView
+from studyapp.widgets.rating_bar import RATING_LABELS, RatingBar
+
+if TYPE_CHECKING:
+    from studyapp.cards import Card
+    from studyapp.collection import Collection
+    from studyapp.store import Review
+
+LEARN_AHEAD = timedelta(minutes=20)
+"""A card whose new due time is this close comes back in the same session (Anki's default)."""
+
+Mode = Literal["study", "single", "practice"]
+
+
+@functools.cache
+def experiment_screen_class() -> type[Screen] | None:
+    """``ExperimentScreen`` when its module imports, else ``None`` (then ``x`` is not bound)."""
+    try:
+        from studyapp.screens.experiment import ExperimentScreen
+    except ImportError:
+        return None
+    return ExperimentScreen
+
+
+class AnswerInput(Input):
+    """The one-line answer box. Everything typed goes in, digits included; space in an empty
+    box reveals instead (as in Anki), and Escape leaves the box so single keys act."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "leave", "Stop typing", id="stop-typing")]
+
+    def check_consume_key(self, key: str, character: str | None) -> bool:
+        if key == "space" and not self.value:
+            return False  # let the screen's space binding reveal
+        return super().check_consume_key(key, character)
+
+    def action_leave(self) -> None:
+        self.screen.set_focus(None)
+
+
+class ReviewScreen(Screen[None]):
+    """A review session. ``single`` opens one card; ``practice`` starts a practice round."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [  # the ratings show on their buttons, so the footer leaves them out
+        Binding("space", "reveal", "Show answer", id="reveal"),
+        Binding("1", "rate(1)", "Again", id="again", show=False),
+        Binding("2", "rate(2)", "Hard", id="hard", show=False),
+        Binding("3", "rate(3)", "Good", id="good", show=False),
+        Binding("4", "rate(4)", "Easy", id="easy", show=False),
+        Binding("u", "undo", "Undo", id="undo"),
+        Binding("minus", "bury", "Bury", id="bury"),
+        Binding("at", "suspend", "Suspend", id="suspend"),
+        Binding("e", "edit", "Edit", id="edit"),
+        Binding("x", "experiment", "Experiment", id="experiment"),
+        Binding("p", "practice", "Practice round", id="practice"),
+        Binding("escape", "app.pop_screen", "Deck", id="back"),
+    ]
+
+    revealed: reactive[bool] = reactive(False, bindings=True)
+    """Whether the answer is shown (the ratings then apply); the ``-revealed`` class."""
+    card_id: reactive[str | None] = reactive(None, bindings=True)
+    """The card on screen; ``None`` when the session has nothing left."""
+
+    def __init__(self, *, single: str | None = None, practice: bool = False) -> None:
+        super().__init__()
+        self.mode: Mode = "single" if single else "practice" if practice else "study"
+        self.queue: list[str] = [single] if single else []
+        """Cards still to show in this session, after the one on screen."""
+        self.shown_at = time.monotonic()
+
+    def watch_revealed(self, revealed: bool) -> None:
+        self.set_class(revealed, "-revealed")
+
+    @property
+    def collection(self) -> Collection:
+        return self.app.collection  # type: ignore[attr-defined]
+
+    @property
+    def history(self) -> list[Review]:
+        """This app session's reviews, newest last: what ``u`` undoes (shared by all screens)."""
+        return self.app.session_reviews  # type: ignore[attr-defined]
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="heading")
+        yield Static(id="card-problem", classes="banner error")
+        with VerticalScroll(id="card-body"):
+            yield MarkdownView(id="question")
+            with Horizontal(id="revealed"):
+                with Vertical(id="yours"):
+                    yield Static("You wrote", classes="label")
+                    yield Static(id="typed", markup=False)
+                with Vertical(id="model"):
+                    yield Static("Answer", classes="label")
+                    yield MarkdownView(id="answer")
+            with Vertical(id="empty"):
+                yield Static(id="empty-message")
+                yield Button("Practice round", id="start-practice", action="screen.practice",
+                             compact=True)
+        yield AnswerInput(placeholder="Type your answer (optional) · Enter shows the answer",
+                          id="answer-input", compact=True)
+        yield RatingBar(id="ratings")
+        yield Footer(compact=True, show_command_palette=False)
+
+    def on_mount(self) -> None:
+        self.query_one("#card-problem").display = False
+        if self.mode == "practice":
+            self.queue = self.practice_queue()
+        self.next_card()
+
+    # -- moving through the session -------------------------------------------------------------
+
+    def practice_queue(self) -> list[str]:
+        """Every card that is not suspended, in deck order."""
+        return [row.card.id for row in self.collection.overview() if not row.suspended]
+
+    def next_card(self) -> None:
+        """Show the next card of the session, refilling a study session from the collection."""
+        if not self.queue and self.mode == "study":
+            self.queue = self.collection.queue()
+        deck = self.collection.deck
+        while self.queue and deck.get(self.queue[0]) is None:
+            self.queue.pop(0)  # its file was removed or broke since the queue was made
+        if not self.queue:
+            if self.mode == "single":
+                self.app.pop_screen()
+                return
+            self.card_id = None
+            self.show_empty()
+            return
+        self.card_id = self.queue.pop(0)
+        self.show_question()
+
+    def current_card(self) -> Card | None:
+        return None if self.card_id is None else self.collection.deck.get(self.card_id)
+
+    def show_question(self) -> None:
+        """Draw the current card's question with the answer hidden and the input cleared."""
+        card = self.current_card()
+        if card is None:
+            return
+        self.revealed = False
+        self.set_class(False, "-empty")
+        self.show_heading(card)
+        self.query_one("#question", MarkdownView).show(card.question)
+        self.query_one("#answer", MarkdownView).show(card.answer)
+        answer_input = self.query_one("#answer-input", AnswerInput)
+        answer_input.disabled = False
+        answer_input.value = ""
+        answer_input.focus()
+        self.query_one("#card-body", VerticalScroll).scroll_home(animate=False)
+        intervals = self.intervals(card.id)
+        self.query_one("#ratings", RatingBar).show_intervals(intervals)
+        self.shown_at = time.monotonic()
+
+    def show_heading(self, card: Card) -> None:
+        """The card's title and how many cards are left in the session."""
+        kind = {"study": "", "single": "  ·  one card", "practice": "  ·  practice"}[self.mode]
+        self.query_one("#heading", Static).update(
+            Content.from_markup("[b]$title[/b]  [dim]$left more$kind[/dim]", title=card.title,
+                                left=len(self.queue), kind=kind))
+
+    def intervals(self, card_id: str) -> dict[int, str]:
+        """The interval each rating would give, formatted; nothing in practice (no schedule)."""
+        if self.mode == "practice":
+            return {}
+        from studyapp.scheduler import format_interval
+
+        return {int(rating): format_interval(interval)
+                for rating, interval in self.collection.preview(card_id).items()}
+
+    def show_empty(self) -> None:
+        """Nothing left: say when the next card is due and offer a practice round."""
+        from studyapp.scheduler import format_interval
+
+        self.revealed = False
+        self.set_class(True, "-empty")
+        collection = self.collection
+        if self.mode == "practice":
+            self.query_one("#heading", Static).update("[b]Practice round done[/b]")
+            text = "Every card went by once; the schedule was left alone."
+        else:
+            now = collection.now()
+            due = collection.next_due(now)
+            self.query_one("#heading", Static).update("[b]Nothing is due[/b]")
+            text = ("No card is scheduled." if due is None else
+                    f"The next card is due in {format_interval(due - now)} "
+                    f"({due.astimezone():%a %d %b %H:%M}).")
+        self.query_one("#empty-message", Static).update(
+            f"{text}\n\nA practice round shows every card again and leaves the schedule alone.")
+        self.query_one("#answer-input", AnswerInput).disabled = True
+
+    # -- actions --------------------------------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        has_card = self.card_id is not None
+        if action == "reveal":
+            return has_card and not self.revealed
+        if action == "rate":
+            return has_card and self.revealed
+        if action in ("bury", "suspend", "edit"):
+            return has_card
+        if action == "experiment":
+            card = self.current_card()
+            return card is not None and card.experiment is not None \
+                and experiment_screen_class() is not None
+        if action == "undo":
+            return bool(self.history)
+        if action == "practice":
+            return not has_card
+        return True
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.action_reveal()
+
+    def action_reveal(self) -> None:
+        if self.card_id is None or self.revealed:
+            return
+        typed = self.query_one("#answer-input", AnswerInput)
+        self.query_one("#typed", Static).update(typed.value)
+        self.query_one("#yours").display = bool(typed.value.strip())
+        typed.disabled = True  # read-only from now on; the keys act
+        self.revealed = True
+        body = self.query_one("#card-body", VerticalScroll)
+        body.focus()
+        self.call_after_refresh(body.scroll_to_widget, self.query_one("#revealed"),
+                                animate=False, top=False)
+
+    def action_rate(self, value: int) -> None:
+        if self.card_id is None or not self.revealed:
+            return
+        from studyapp.scheduler import Rating
+
+        duration_ms = int((time.monotonic() - self.shown_at) * 1000)
+        review = self.collection.rate(self.card_id, Rating(value), duration_ms=duration_ms,
+                                      practice=self.mode == "practice")
+        self.history.append(review)
+        if self.mode == "study" and review.due is not None \
+                and review.due - review.review_time <= LEARN_AHEAD:
+            self.queue.append(self.card_id)  # Again on a learning step: see it again today
+        self.notify(f"{RATING_LABELS[value]}", timeout=1.5)
+        self.next_card()
+
+    def action_undo(self) -> None:
+        from studyapp.collection import UndoRefused
+
+        if not self.history:
+            return
+        review = self.history[-1]
+        try:
+            self.collection.undo(review_id=review.id)
+        except UndoRefused as error:
+            self.notify(f"Cannot undo: {error}", title="Undo refused", severity="error",
+                        timeout=8)
+            return
+        except LookupError as error:
+            self.history.pop()
+            self.notify(f"Nothing to undo: {error}", severity="warning")
+            return
+        self.history.pop()
+        if self.card_id is not None:
+            self.queue.insert(0, self.card_id)
+        if review.card_id in self.queue:
+            self.queue.remove(review.card_id)
+        self.queue.insert(0, review.card_id)
+        self.notify(f"Undid {RATING_LABELS.get(review.rating or 0, review.kind)}", timeout=2)
+        self.next_card()
+
+    def action_bury(self) -> None:
+        card = self.current_card()
+        if card is None:
+            return
+        until = self.collection.bury(card.id)
+        self.notify(f"Buried until {until.astimezone():%a %H:%M}", timeout=3)
+        self.next_card()
+
+    def action_suspend(self) -> None:
+        card = self.current_card()
+        if card is None:
+            return
+        self.collection.suspend(card.id)
+        self.notify("Suspended; @ on the deck screen unsuspends it", timeout=3)
+        self.next_card()
+
+    def action_edit(self) -> None:
+        card = self.current_card()
+        if card is None:
+            return
+        from studyapp.app import EditorNotConfigured
+
+        try:
+            self.app.editor_launcher(card.path)  # type: ignore[attr-defined]
+        except EditorNotConfigured as error:
+            self.notify(str(error), title="No editor", severity="error", timeout=8)
+            return
+        except OSError as error:
+            self.notify(f"Cannot start the editor: {error}", severity="error", timeout=8)
+            return
+        self.app.reload_deck()  # type: ignore[attr-defined]
+
+    def action_experiment(self) -> None:
+        card = self.current_card()
+        screen_class = experiment_screen_class()
+        if card is not None and card.experiment is not None and screen_class is not None:
+            self.app.push_screen(screen_class(self.collection, card))
+
+    def action_practice(self) -> None:
+        if self.card_id is not None:
+            return
+        self.mode = "practice"
+        self.queue = self.practice_queue()
+        self.next_card()
+
+    def on_collection_changed(self, message: CollectionChanged) -> None:
+        """After the files changed on disk: redraw the card on screen, or skip it if it broke."""
+        if message.reason != "deck" or self.card_id is None:
+            return
+        card = self.current_card()
+        problem = self.query_one("#card-problem", Static)
+        if card is None:
+            problem.update(f"⚠ The card {self.card_id!r} can no longer be read; see the deck "
+                           "screen for the problem. Skipped.")
+            problem.display = True
+            self.next_card()
+            return
+        problem.display = False
+        self.query_one("#question", MarkdownView).show(card.question)
+        self.query_one("#answer", MarkdownView).show(card.answer)
+        self.show_heading(card)
