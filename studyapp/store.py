@@ -256,6 +256,7 @@ class Store:
             raise StoreError(f"cannot create the folder for {self.path}: {error.strerror}; "
                              "choose another place with --db or STUDYAPP_DB") from error
         existed = self.path.exists() and self.path.stat().st_size > 0
+        conn = None
         try:
             conn = sqlite3.connect(self.path, timeout=busy_timeout_s, isolation_level=None,
                                    check_same_thread=False)
@@ -263,11 +264,16 @@ class Store:
             self.db.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
             self.db.execute("PRAGMA foreign_keys = ON")
             self._check_readable()
+            self._check_schema(existed)  # before anything writes, e.g. the journal mode
             if self.db.query("PRAGMA journal_mode").__next__()["journal_mode"] != "wal":
                 self.db.execute("PRAGMA journal_mode = WAL")
             self.db.execute("PRAGMA synchronous = FULL")
             self._migrate(existed)
-        except sqlite3.DatabaseError as error:
+        except (sqlite3.DatabaseError, StoreError) as error:
+            if conn is not None:
+                conn.close()  # leaves no -wal or -shm file beside a refused database
+            if isinstance(error, StoreError):
+                raise
             raise self._explain(error) from error
 
     def _explain(self, error: sqlite3.Error) -> StoreError:
@@ -288,7 +294,8 @@ class Store:
         """Fail early, without writing, when the file is not a SQLite database."""
         self.db.query("SELECT count(*) FROM sqlite_master").__next__()
 
-    def _migrate(self, existed: bool) -> None:
+    def _check_schema(self, existed: bool) -> None:
+        """Refuse, without writing, a database of a newer studyapp or of another program."""
         known = {m.name for m in migrations._migrations}
         applied = {m.name for m in migrations.applied(self.db)}
         if applied - known:
@@ -296,12 +303,14 @@ class Store:
                 f"{self.path} was written by a newer studyapp (schema steps "
                 f"{', '.join(sorted(applied - known))}); upgrade studyapp to open it. "
                 "The file was left untouched.")
-        if not migrations.pending(self.db):
-            return
         if existed and not applied and self.db.table_names():
             raise StoreError(f"{self.path} is a SQLite database but not a studyapp one; it was "
                              "left untouched: point --db at another file")
-        if existed and applied:
+
+    def _migrate(self, existed: bool) -> None:
+        if not migrations.pending(self.db):
+            return
+        if existed and migrations.applied(self.db):
             self.backup(kind="before-migration")
         migrations.apply(self.db)
 
