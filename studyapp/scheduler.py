@@ -145,9 +145,14 @@ class Scheduler:
         return (local - timedelta(hours=self.settings.day_start_hour)).date()
 
     def day_start(self, day: date) -> datetime:
-        """The UTC moment study day ``day`` starts (local day-start hour; DST-aware)."""
-        local = datetime.combine(day, time(self.settings.day_start_hour)).astimezone()
-        return local.astimezone(UTC)
+        """The UTC moment study day ``day`` starts (local day-start hour; DST-aware).
+
+        When a DST change skips the hour, the day starts as the clock jumps past it; when it
+        repeats the hour, at its first occurrence.
+        """
+        wall = datetime.combine(day, time(self.settings.day_start_hour))
+        moments = (wall.replace(fold=fold).astimezone().astimezone(UTC) for fold in (0, 1))
+        return min(moment for moment in moments if self.study_day(moment) == day)
 
     def next_day_start(self, moment: datetime) -> datetime:
         """The UTC moment the study day after the one containing ``moment`` starts."""
