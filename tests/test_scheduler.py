@@ -154,7 +154,7 @@ def test_each_study_day_starts_exactly_where_the_previous_one_ends(local_zone, z
     """For every day-start hour, including one that a DST change skips or repeats."""
     local_zone(zone)
     days = [date(2026, 1, 1) + timedelta(i) for i in range(365)]
-    for hour in range(24):
+    for hour in (0, 1, 2, 3, 4, 12, 23):  # 2 and 3 are skipped or repeated somewhere
         scheduler = Scheduler(Settings(day_start_hour=hour))
         for day in days:
             start = scheduler.day_start(day)
