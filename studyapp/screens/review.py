@@ -13,6 +13,7 @@ import time
 from datetime import timedelta
 from typing import TYPE_CHECKING, ClassVar, Literal
 
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -54,8 +55,14 @@ class AnswerInput(Input):
 
     def check_consume_key(self, key: str, character: str | None) -> bool:
         if key == "space" and not self.value:
-            return False  # let the screen's space binding reveal
+            return False  # the footer then shows the screen's space binding
         return super().check_consume_key(key, character)
+
+    async def _on_key(self, event: events.Key) -> None:
+        if event.key == "space" and not self.value:
+            event.stop()
+            event.prevent_default()  # Input's own handler would insert the space
+            await self.run_action("screen.reveal")
 
     def action_leave(self) -> None:
         self.screen.set_focus(None)
@@ -70,7 +77,7 @@ class ReviewScreen(Screen[None]):
         Binding("2", "rate(2)", "Hard", id="hard", show=False),
         Binding("3", "rate(3)", "Good", id="good", show=False),
         Binding("4", "rate(4)", "Easy", id="easy", show=False),
-        Binding("u", "undo", "Undo", id="undo"),
+        Binding("u,ctrl+z", "undo", "Undo", id="undo"),
         Binding("minus", "bury", "Bury", id="bury"),
         Binding("at", "suspend", "Suspend", id="suspend"),
         Binding("e", "edit", "Edit", id="edit"),

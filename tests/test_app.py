@@ -1,0 +1,356 @@
+"""Pilot-driven tests of the TUI on a temp copy of the deck and a temp database, with a fixed clock."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import shutil
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from support import CONTENT
+from textual.notifications import Notification, Notify
+from textual.widgets import DataTable, Static
+
+from studyapp.app import InstanceLock, StudyApp
+from studyapp.cards import load_deck
+from studyapp.collection import Collection
+from studyapp.scheduler import Rating
+from studyapp.screens.deck import DeckScreen
+from studyapp.screens.help import HelpScreen, bindings_of
+from studyapp.screens.review import AnswerInput, ReviewScreen
+from studyapp.screens.stats import StatsScreen
+
+def sync(test):
+    """Run an async test with ``asyncio.run`` (no pytest-asyncio needed); fixtures still apply."""
+
+    @functools.wraps(test)
+    def run(*args, **kwargs):
+        asyncio.run(test(*args, **kwargs))
+
+    return run
+
+
+START = datetime(2025, 3, 14, 12, 0, tzinfo=UTC)
+
+
+class Clock:
+    """A settable clock: the app and the test see the same, fixed time."""
+
+    def __init__(self, now: datetime = START) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+def deck(tmp_path: Path) -> Path:
+    """A copy of the real deck that tests may edit or break."""
+    return Path(shutil.copytree(CONTENT, tmp_path / "content"))
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    return tmp_path / "reviews.db"
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+class Recorder:
+    """A ``message_hook`` keeping the notifications the app shows."""
+
+    def __init__(self) -> None:
+        self.notifications: list[Notification] = []
+
+    def __call__(self, message: object) -> None:
+        if isinstance(message, Notify):
+            self.notifications.append(message.notification)
+
+    def texts(self) -> str:
+        return "\n".join(f"{n.title}: {n.message}" for n in self.notifications)
+
+
+async def opened(app: StudyApp, pilot) -> Collection:
+    """Wait (at most 20 s) until the worker has opened the collection."""
+    for _ in range(400):
+        if app.collection is not None:
+            await pilot.pause()
+            return app.collection
+        if app.error:
+            pytest.fail(f"the app could not open the collection: {app.error}")
+        await pilot.pause(0.05)
+    pytest.fail("the collection was not opened within 20 s")
+
+
+def review_screen(app: StudyApp) -> ReviewScreen:
+    assert isinstance(app.screen, ReviewScreen), f"expected the review screen, got {app.screen}"
+    return app.screen
+
+
+async def type_text(pilot, text: str) -> None:
+    await pilot.press(*("space" if char == " " else char for char in text))
+
+
+@sync
+async def test_study_type_reveal_rate_undo_rate_and_restart(deck, db, clock):
+    app = StudyApp(deck, db, clock=clock)
+    async with app.run_test(size=(80, 24)) as pilot:
+        collection = await opened(app, pilot)
+        first = collection.queue()[0]
+        await pilot.press("s")
+        screen = review_screen(app)
+        assert screen.card_id == first and not screen.revealed
+        assert not screen.check_action("rate", (3,)), "ratings must wait for the answer"
+
+        await type_text(pilot, "seq2seq 3 ways")  # digits go into the box, they do not rate
+        assert screen.query_one(AnswerInput).value == "seq2seq 3 ways"
+        assert collection.store.reviews(first) == []
+        await pilot.press("enter")
+        assert screen.revealed
+        assert str(screen.query_one("#typed", Static).render()) == "seq2seq 3 ways"
+        assert screen.query_one(AnswerInput).disabled, "the answer box is read-only after reveal"
+
+        await pilot.press("3")
+        [good] = collection.store.reviews(first)
+        assert (good.rating, good.kind) == (Rating.Good, "review")
+        assert good.duration_ms is not None and good.duration_ms >= 0
+        assert screen.card_id != first and not screen.revealed
+
+        await pilot.press("ctrl+z")  # works while the next card's answer box has focus
+        assert collection.store.reviews(first) == []
+        assert screen.card_id == first and not screen.revealed
+
+        await pilot.press("space", "4")  # space in an empty box reveals, as in Anki
+        [easy] = collection.store.reviews(first)
+        assert easy.rating == Rating.Easy
+        await pilot.press("escape", "escape")
+        assert isinstance(app.screen, DeckScreen)
+
+    again = StudyApp(deck, db, clock=clock)
+    async with again.run_test(size=(80, 24)) as pilot:
+        collection = await opened(again, pilot)
+        row = next(r for r in collection.overview() if r.card.id == first)
+        assert row.state == "Review" and row.due > clock.now + timedelta(days=1)
+        table = again.screen.query_one("#cards", DataTable)
+        cells = table.get_row(first)
+        assert cells[1] == "Review" and cells[2].startswith("in ") and cells[4] == "Easy"
+        assert first not in collection.queue()
+
+
+@sync
+async def test_digits_in_the_answer_box_never_rate(deck, db, clock):
+    app = StudyApp(deck, db, clock=clock)
+    async with app.run_test() as pilot:
+        collection = await opened(app, pilot)
+        await pilot.press("s", "1", "2", "3", "4")
+        screen = review_screen(app)
+        assert screen.query_one(AnswerInput).value == "1234"
+        assert collection.store.reviews() == []
+
+
+@sync
+async def test_bury_and_suspend_take_the_card_out_of_today(deck, db, clock):
+    app = StudyApp(deck, db, clock=clock)
+    async with app.run_test() as pilot:
+        collection = await opened(app, pilot)
+        first, second, third = collection.queue()[:3]
+        await pilot.press("s", "escape")  # leave the answer box: single keys act
+        screen = review_screen(app)
+        await pilot.press("minus")
+        assert screen.card_id == second
+        await pilot.press("escape", "at")
+        assert screen.card_id == third
+        rows = {row.card.id: row for row in collection.overview()}
+        assert rows[first].buried and not rows[first].suspended
+        assert rows[second].suspended
+        assert first not in collection.queue() and second not in collection.queue()
+        await pilot.press("escape", "escape")
+        table = app.screen.query_one("#cards", DataTable)
+        assert "buried" in table.get_row(first)[5] and "susp" in table.get_row(second)[5]
+
+
+def make_nothing_due(deck: Path, db: Path, clock: Clock) -> str:
+    """Suspend all cards but one and rate that one Easy; returns its id."""
+    collection = Collection.open(deck, db, clock=clock)
+    try:
+        kept, *others = collection.deck.ids
+        for card_id in others:
+            collection.suspend(card_id)
+        collection.rate(kept, Rating.Easy)
+    finally:
+        collection.close()
+    return kept
+
+
+@sync
+async def test_empty_queue_says_when_and_practice_leaves_the_schedule_alone(deck, db, clock):
+    kept = make_nothing_due(deck, db, clock)
+    app = StudyApp(deck, db, clock=clock)
+    async with app.run_test() as pilot:
+        collection = await opened(app, pilot)
+        due_before = next(r for r in collection.overview() if r.card.id == kept).due
+        await pilot.press("s")
+        screen = review_screen(app)
+        assert screen.card_id is None
+        message = str(screen.query_one("#empty-message", Static).render())
+        assert "next card is due in" in message
+        assert screen.check_action("practice", ()) and not screen.check_action("reveal", ())
+
+        await pilot.press("p")
+        assert screen.card_id == kept and screen.mode == "practice"
+        await pilot.press("enter", "1")
+        reviews = collection.store.reviews(kept)
+        assert [r.kind for r in reviews] == ["review", "practice"]
+        row = next(r for r in collection.overview() if r.card.id == kept)
+        assert row.due == due_before and row.state == "Review"
+        assert screen.card_id is None  # the practice round is over
+        assert "Practice round done" in str(screen.query_one("#heading", Static).render())
+
+
+@sync
+async def test_a_broken_card_shows_a_banner_and_the_others_still_work(deck, db, clock):
+    broken = sorted(deck.glob("*.md"))[0]
+    broken.write_text("---\nid: [oops\n---\nno sections\n", encoding="utf-8")
+    app = StudyApp(deck, db, clock=clock)
+    async with app.run_test() as pilot:
+        collection = await opened(app, pilot)
+        banner = app.screen.query_one("#problems", Static)
+        assert banner.display and broken.name in str(banner.render())
+        assert app.screen.query_one("#cards", DataTable).row_count == len(load_deck(CONTENT).cards) - 1
+        await pilot.press("s", "enter", "3")
+        assert len(collection.store.reviews()) == 1
+
+
+@sync
+async def test_edit_with_a_launcher_reloads_the_card(deck, db, clock):
+    def launcher(path: Path) -> None:
+        text = path.read_text(encoding="utf-8")
+        path.write_text(text.replace("## Question\n", "## Question\n\nEDITED HERE.\n", 1),
+                        encoding="utf-8")
+
+    app = StudyApp(deck, db, clock=clock, editor_launcher=launcher)
+    async with app.run_test() as pilot:
+        await opened(app, pilot)
+        await pilot.press("s", "escape", "e")
+        await pilot.pause()
+        screen = review_screen(app)
+        assert "EDITED HERE." in screen.query_one("#question").markdown
+        assert app.collection.deck.get(screen.card_id).question.startswith("EDITED HERE.")
+
+
+@sync
+async def test_edit_without_an_editor_says_how_to_set_one(deck, db, clock):
+    recorder = Recorder()
+    app = StudyApp(deck, db, clock=clock)  # conftest unsets VISUAL and EDITOR
+    async with app.run_test(message_hook=recorder) as pilot:
+        await opened(app, pilot)
+        await pilot.press("s", "escape", "e")
+        assert "Set $VISUAL or $EDITOR" in recorder.texts()
+        assert isinstance(app.screen, ReviewScreen)
+
+
+@sync
+async def test_a_card_edited_on_disk_reloads_without_losing_the_session(deck, db, clock):
+    app = StudyApp(deck, db, clock=clock)
+    async with app.run_test() as pilot:
+        collection = await opened(app, pilot)
+        await pilot.press("s", "enter", "3")
+        screen = review_screen(app)
+        current = collection.deck.get(screen.card_id)
+        current.path.write_text(current.path.read_text(encoding="utf-8").replace(
+            "## Question\n", "## Question\n\nCHANGED ON DISK.\n", 1), encoding="utf-8")
+        await pilot.pause(1.5)  # the content folder is polled once a second
+        assert "CHANGED ON DISK." in screen.query_one("#question").markdown
+        assert screen.card_id == current.id and len(app.session_reviews) == 1
+
+
+@sync
+async def test_undo_is_refused_when_another_process_reviewed_the_card(deck, db, clock):
+    recorder = Recorder()
+    app = StudyApp(deck, db, clock=clock)
+    async with app.run_test(message_hook=recorder) as pilot:
+        collection = await opened(app, pilot)
+        await pilot.press("s", "enter", "1")
+        rated = app.session_reviews[-1].card_id
+        other = Collection.open(deck, db, clock=lambda: clock.now + timedelta(minutes=5))
+        try:
+            other.rate(rated, Rating.Good)
+        finally:
+            other.close()
+        await pilot.press("ctrl+z")
+        assert "Undo refused" in recorder.texts()
+        assert len(collection.store.reviews(rated)) == 2
+
+
+@sync
+async def test_a_second_instance_is_told_and_still_works(deck, db, clock):
+    held = InstanceLock(db)  # another studyapp (flock is per open file, so this counts)
+    assert held.acquired
+    recorder = Recorder()
+    try:
+        app = StudyApp(deck, db, clock=clock)
+        async with app.run_test(message_hook=recorder) as pilot:
+            collection = await opened(app, pilot)
+            assert "Already open" in recorder.texts()
+            await pilot.press("s", "enter", "3")
+            assert len(collection.store.reviews()) == 1
+    finally:
+        held.release()
+    assert InstanceLock(db).acquired
+
+
+@sync
+async def test_the_footer_shows_only_the_keys_that_apply(deck, db, clock):
+    app = StudyApp(deck, db, clock=clock)
+    async with app.run_test() as pilot:
+        await opened(app, pilot)
+
+        def active() -> set[str]:
+            return {binding.action for _key, binding in
+                    ((k, b.binding) for k, b in app.active_bindings.items() if b.enabled)}
+
+        await pilot.press("s")
+        assert "reveal" in active() and "rate(3)" not in active() and "undo" not in active()
+        await pilot.press("enter")
+        assert "rate(3)" in active() and "reveal" not in active()
+        await pilot.press("3")
+        assert "undo" in active()
+
+
+@sync
+async def test_help_lists_every_binding_and_stats_open(deck, db, clock):
+    app = StudyApp(deck, db, clock=clock)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await opened(app, pilot)
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        rows = app.screen.query_one("#help-keys", DataTable).row_count
+        everything = [b for owner in (StudyApp, DeckScreen, ReviewScreen, AnswerInput,
+                                      StatsScreen, HelpScreen) for b in bindings_of(owner)]
+        assert rows >= len(everything)
+        assert all(b.description for b in everything), "every binding needs a description"
+        await pilot.press("escape", "t")
+        assert isinstance(app.screen, StatsScreen)
+        await pilot.press("escape")
+        assert isinstance(app.screen, DeckScreen)
+
+
+@sync
+async def test_the_app_shows_why_the_database_cannot_be_opened(deck, tmp_path, clock):
+    bad = tmp_path / "not-a-db.db"
+    bad.write_bytes(b"this is not sqlite" * 100)
+    app = StudyApp(deck, bad, clock=clock)
+    async with app.run_test() as pilot:
+        for _ in range(200):
+            if app.error:
+                break
+            await pilot.pause(0.05)
+        await pilot.pause()
+        banner = app.screen.query_one("#problems", Static)
+        assert banner.display and "not a usable studyapp database" in str(banner.render())
+    assert bad.read_bytes() == b"this is not sqlite" * 100
