@@ -253,7 +253,7 @@ class Collection:
 
     def unsuspend(self, card_id: str) -> None:
         """Put a suspended card back in the queues."""
-        self.store.set_suspended(card_id, False)
+        self.store.set_suspended(self.card(card_id).id, False)
 
     def bury(self, card_id: str, now: datetime | None = None) -> datetime:
         """Hide the card until the next study day starts; returns that moment (UTC)."""
@@ -263,7 +263,7 @@ class Collection:
 
     def reset(self, card_id: str, now: datetime | None = None) -> Review:
         """Forget the card: it becomes new again (logged as a ``manual`` row)."""
-        return self.store.reset(card_id, now or self.now())
+        return self.store.reset(self.card(card_id).id, now or self.now())
 
     # -- statistics -----------------------------------------------------------------------------
 
