@@ -476,19 +476,26 @@ def format_duration(seconds: float) -> str:
     return f"{minutes} min {secs} s" if minutes else f"{secs} s"
 
 
+RUN_COLUMNS = ("run", "started (UTC)", "took", "status", "exit", "result")
+"""Columns of :func:`run_row`."""
+
+
+def run_row(run: Run) -> list[Any]:
+    """One run as cells under :data:`RUN_COLUMNS`: id, UTC start, duration, status, exit code
+    and the first two result metrics."""
+    took = format_duration((run.finished - run.started).total_seconds()) if run.finished else ""
+    metrics = list(((run.result or {}).get("metrics") or {}).items())[:2]
+    return [run.id, f"{run.started:%Y-%m-%d %H:%M}", took, run.status,
+            "" if run.exit_code is None else run.exit_code,
+            " ".join(f"{name}={format_value(value)}" for name, value in metrics)]
+
+
 def format_runs(recorded: Sequence[Run]) -> str:
-    """A text table of runs (``studyapp runs``): id, card, UTC start, duration, status, exit
-    code and the first two result metrics."""
+    """A text table of runs for ``studyapp runs``: :data:`RUN_COLUMNS` plus the card id."""
     if not recorded:
         return "no experiment runs yet"
-    rows = []
-    for run in recorded:
-        took = format_duration((run.finished - run.started).total_seconds()) if run.finished else ""
-        metrics = list(((run.result or {}).get("metrics") or {}).items())[:2]
-        rows.append([run.id, run.card_id, f"{run.started:%Y-%m-%d %H:%M}", took, run.status,
-                     "" if run.exit_code is None else run.exit_code,
-                     " ".join(f"{name}={format_value(value)}" for name, value in metrics)])
-    return format_table(["run", "card", "started (UTC)", "took", "status", "exit", "result"], rows)
+    rows = [[*row[:1], run.card_id, *row[1:]] for run in recorded for row in [run_row(run)]]
+    return format_table([RUN_COLUMNS[0], "card", *RUN_COLUMNS[1:]], rows)
 
 
 def exit_status(returncode: int | None) -> int:

@@ -1,0 +1,193 @@
+"""ExperimentScreen driven with Textual's Pilot on the fixture scripts: real subprocesses, a real
+database in ``tmp_path``."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+from test_runner import alive, open_collection
+from textual.app import App
+from textual.widgets import DataTable, Log, ProgressBar, Static
+
+from studyapp import runner
+from studyapp.screens.experiment import ExperimentScreen
+
+
+class Host(App):
+    """A bare app that shows one ExperimentScreen."""
+
+    def __init__(self, screen: ExperimentScreen) -> None:
+        super().__init__()
+        self.experiment = screen
+
+    def on_mount(self) -> None:
+        self.push_screen(self.experiment)
+
+
+@pytest.fixture
+def collection(tmp_path, monkeypatch):
+    collection = open_collection(tmp_path, monkeypatch)
+    yield collection
+    collection.close()
+
+
+def screen_for(collection, card_id: str) -> ExperimentScreen:
+    return ExperimentScreen(collection, collection.card(card_id), grace=0.5)
+
+
+def status(screen: ExperimentScreen) -> str:
+    return str(screen.query_one("#status", Static).render())
+
+
+def table_rows(table: DataTable) -> list[list[str]]:
+    return [[str(cell) for cell in table.get_row_at(i)] for i in range(table.row_count)]
+
+
+async def wait_until(pilot, condition, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out waiting"
+        await pilot.pause(0.05)
+
+
+async def finish(pilot, screen: ExperimentScreen) -> None:
+    await screen.workers.wait_for_complete()
+    await pilot.pause()
+
+
+def test_run_shows_log_progress_result_table_and_past_run(collection):
+    async def scenario():
+        screen = screen_for(collection, "steps")
+        async with Host(screen).run_test(size=(110, 40)) as pilot:
+            assert "$ python -u " in str(screen.query_one("#command", Static).render())
+            assert screen.check_action("cancel", ()) is False
+            await pilot.press("r")
+            await finish(pilot, screen)
+
+            bar = screen.query_one("#progress", ProgressBar)
+            assert (bar.progress, bar.total) == (3, 3)
+            assert list(screen.query_one("#log", Log).lines)[:2] == ["hello", "step 1"]
+            tables = [table_rows(t) for t in screen.query("#result DataTable")]
+            assert ["naive", "0.5"] in tables[1] and ["rnn", "0.25"] in tables[1]
+            assert ["steps", "3"] in tables[0]
+            assert len(screen.query("#result PlotextPlot")) == 1
+            assert status(screen).startswith("finished after ")
+            assert "exit status 0" in status(screen)
+            assert "1 malformed event line" in status(screen)
+            [past] = table_rows(screen.query_one("#runs", DataTable))
+            assert past[0] == str(runner.runs(collection, "steps")[0].id)
+            assert past[3] == "ok"
+
+    asyncio.run(scenario())
+
+
+def test_extra_arguments_and_smoke_switch_change_the_command(collection):
+    async def scenario():
+        screen = screen_for(collection, "steps")
+        async with Host(screen).run_test(size=(110, 40)) as pilot:
+            await pilot.click("#smoke")
+            await pilot.click("#extra")
+            await pilot.press(*"--steps 2")
+            command = str(screen.query_one("#command", Static).render())
+            assert command.endswith("steps.py --steps 2 --smoke")
+            await pilot.press("enter")  # submits the input
+            await finish(pilot, screen)
+            bar = screen.query_one("#progress", ProgressBar)
+            assert (bar.progress, bar.total) == (2, 2)
+            await pilot.click("#extra")
+            await pilot.press(*" '--steps")
+            assert str(screen.query_one("#command", Static).render()).startswith("cannot run:")
+            await pilot.click("#run")
+            assert "extra arguments: No closing quotation" in status(screen)
+            assert runner.runs(collection, "steps")[0].argv[-3:] == ["--steps", "2", "--smoke"]
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.parametrize("key", ["escape", "c"])
+def test_cancel_a_long_run_says_cancelled(collection, key):
+    async def scenario():
+        screen = screen_for(collection, "slow")
+        async with Host(screen).run_test(size=(110, 40)) as pilot:
+            await pilot.press("r")
+            await wait_until(pilot, lambda: screen.query_one("#progress", ProgressBar).progress)
+            assert screen.check_action("cancel", ()) and not screen.check_action("back", ())
+            await pilot.press(key)
+            await finish(pilot, screen)
+            assert status(screen).startswith("cancelled after ")
+            assert screen.check_action("cancel", ()) is False
+            assert not alive(screen.run.pid)
+            assert runner.runs(collection, "slow")[0].status == "cancelled"
+            assert len(screen.app.screen_stack) == 2  # escape cancelled and stayed
+            await pilot.press("escape")  # now it goes back
+            assert len(screen.app.screen_stack) == 1
+
+    asyncio.run(scenario())
+
+
+def test_a_crash_shows_the_exit_status_and_the_last_lines(collection):
+    async def scenario():
+        screen = screen_for(collection, "crash")
+        async with Host(screen).run_test(size=(110, 40)) as pilot:
+            await pilot.press("r")
+            await finish(pilot, screen)
+            assert "failed" in status(screen) and "exit status 1" in status(screen)
+            summary = str(screen.query_one("#summary", Static).render())
+            assert "exit status 1" in summary
+            assert "RuntimeError: the fixture crashed on purpose" in summary
+
+    asyncio.run(scenario())
+
+
+def test_a_flood_is_written_to_the_log_in_batches(collection, monkeypatch):
+    writes = []
+    original = Log.write_lines
+    monkeypatch.setattr(Log, "write_lines",
+                        lambda self, lines, **kw: writes.append(len(lines)) or original(
+                            self, lines, **kw))
+
+    async def scenario():
+        screen = screen_for(collection, "flood")
+        async with Host(screen).run_test(size=(110, 40)) as pilot:
+            await pilot.press("r")
+            await finish(pilot, screen)
+            lines = screen.query_one("#log", Log).lines
+            assert lines[-1] == "line 99999" and len(lines) == 10_000
+            assert sum(writes) == 100_000
+            assert len(writes) < 200, f"{len(writes)} writes for 100k lines"
+            print(f"flood: {len(writes)} Log writes for 100k lines")
+
+    asyncio.run(scenario())
+
+
+def test_without_tensorflow_the_screen_names_the_extra_to_install(collection, monkeypatch):
+    monkeypatch.setattr(runner, "find_spec", lambda name: None)
+
+    async def scenario():
+        screen = screen_for(collection, "steps")
+        async with Host(screen).run_test(size=(110, 40)) as pilot:
+            await pilot.press("r")
+            await finish(pilot, screen)
+            assert "pip install -e '.[experiments]'" in status(screen)
+            assert runner.runs(collection) == []
+
+    asyncio.run(scenario())
+
+
+def test_quitting_the_app_stops_the_experiment(collection):
+    async def scenario():
+        screen = screen_for(collection, "spawn")
+        async with Host(screen).run_test(size=(110, 40)) as pilot:
+            await pilot.press("r")
+            await wait_until(pilot, lambda: screen.query_one("#progress", ProgressBar).progress)
+            grandchild = int(screen.run.tail[0].split()[1])
+            await pilot.app.action_quit()
+        return screen.run.pid, grandchild
+
+    pids = asyncio.run(scenario())
+    deadline = time.monotonic() + 5
+    while any(map(alive, pids)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not any(map(alive, pids))
