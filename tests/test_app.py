@@ -22,6 +22,7 @@ from studyapp.screens.help import HelpScreen, bindings_of
 from studyapp.screens.review import AnswerInput, ReviewScreen
 from studyapp.screens.stats import StatsScreen
 
+
 def sync(test):
     """Run an async test with ``asyncio.run`` (no pytest-asyncio needed); fixtures still apply."""
 
@@ -214,7 +215,7 @@ async def test_empty_queue_says_when_and_practice_leaves_the_schedule_alone(deck
 
 @sync
 async def test_a_broken_card_shows_a_banner_and_the_others_still_work(deck, db, clock):
-    broken = sorted(deck.glob("*.md"))[0]
+    broken = min(deck.glob("*.md"))
     broken.write_text("---\nid: [oops\n---\nno sections\n", encoding="utf-8")
     app = StudyApp(deck, db, clock=clock)
     async with app.run_test() as pilot:

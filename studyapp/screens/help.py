@@ -7,7 +7,7 @@ from typing import ClassVar
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import VerticalScroll
+from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Static
 
@@ -23,7 +23,7 @@ class HelpScreen(ModalScreen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,question_mark,q", "app.pop_screen", "Close help", id="close")]
 
     def compose(self) -> ComposeResult:
-        with VerticalScroll(id="help-box"):
+        with Vertical(id="help-box"):
             yield Static("[b]Keys[/b]  ·  the footer shows the ones that apply right now",
                          id="help-title")
             yield DataTable(id="help-keys", cursor_type="none", zebra_stripes=True)
