@@ -21,7 +21,6 @@ Output Sequences" (Figure 15-4).
 from __future__ import annotations
 
 import numpy as np
-
 import protocol
 
 SEQ2SEQ, SEQ2VEC, VEC2SEQ = "seq2seq", "seq2vec", "vec2seq"
@@ -139,8 +138,8 @@ def main() -> None:
         if kind == VEC2SEQ:
             predicted = model.predict(x_test[:1], verbose=0)[0, :, 0]
             steps = range(1, args.time_steps + 1)
-            sine_series = {"target": list(zip(steps, y_test[0, :, 0])),
-                           "vec2seq prediction": list(zip(steps, predicted))}
+            sine_series = {"target": list(zip(steps, y_test[0, :, 0], strict=True)),
+                           "vec2seq prediction": list(zip(steps, predicted, strict=True))}
 
     protocol.result(
         metrics=metrics,

@@ -16,7 +16,6 @@ Keras actually does, and that adding a time axis of length 1 (``[batch, 1, featu
 from __future__ import annotations
 
 import numpy as np
-
 import protocol
 
 LAYER_NAMES = ("SimpleRNN", "LSTM", "GRU")

@@ -26,7 +26,6 @@ the training targets' mean. Géron, Hands-On Machine Learning
 from __future__ import annotations
 
 import numpy as np
-
 import protocol
 
 

@@ -16,7 +16,6 @@ for row vectors (a batch of x_t times the kernel, as Keras computes it).
 from __future__ import annotations
 
 import numpy as np
-
 import protocol
 
 EQUATIONS = """\
@@ -133,8 +132,8 @@ def main() -> None:
             [[name, str(array.shape), diffs[name], "yes" if diffs[name] < args.tolerance
               else "no"] for name, array in (("outputs", outputs), ("h", h), ("c", c))])],
         plots=[protocol.plot("Unit 0 of sequence 0 over time", "time step", "h_t",
-                             {"Keras": list(zip(steps, keras_outputs[0, :, 0])),
-                              "NumPy": list(zip(steps, outputs[0, :, 0]))})],
+                             {"Keras": list(zip(steps, keras_outputs[0, :, 0], strict=True)),
+                              "NumPy": list(zip(steps, outputs[0, :, 0], strict=True))})],
     )
 
 

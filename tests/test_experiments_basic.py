@@ -6,7 +6,6 @@ import subprocess
 import sys
 
 import pytest
-
 from support import EXPERIMENTS, run_experiment
 
 SCRIPTS = ["q1_architectures.py", "q2_shapes.py", "q3_return_sequences.py", "q6_lstm_cell.py"]
@@ -15,7 +14,7 @@ SCRIPTS = ["q1_architectures.py", "q2_shapes.py", "q3_return_sequences.py", "q6_
 def rows_by_first_cell(result: dict, table_index: int = 0) -> dict[str, dict]:
     """The rows of one result table as ``{first cell: {column: cell}}``."""
     table = result["tables"][table_index]
-    return {row[0]: dict(zip(table["columns"], row)) for row in table["rows"]}
+    return {row[0]: dict(zip(table["columns"], row, strict=True)) for row in table["rows"]}
 
 
 @pytest.mark.parametrize("script", SCRIPTS)

@@ -1,4 +1,4 @@
-"""experiments/protocol.py: events are strict JSON, non-finite numbers are flagged, tables checked."""
+"""experiments/protocol.py: strict JSON events, flagged non-finite numbers, checked tables."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-
 from support import EXPERIMENTS
 
 sys.path.insert(0, str(EXPERIMENTS))
