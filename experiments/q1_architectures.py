@@ -111,6 +111,8 @@ def main() -> None:
     for name in ("train_size", "test_size", "time_steps", "units", "epochs"):
         if getattr(args, name) < 1:
             raise ValueError(f"--{name.replace('_', '-')} must be at least 1")
+    if args.learning_rate <= 0:
+        raise ValueError(f"--learning-rate must be positive, got {args.learning_rate}")
 
     protocol.quiet_tensorflow()
     import keras
