@@ -124,7 +124,8 @@ def make_parser(description: str, experiment: str, seed: int = 42) -> argparse.A
     """
     parser = argparse.ArgumentParser(
         description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument("--seed", type=int, default=seed, help="random seed for NumPy, Python and TensorFlow")
+    parser.add_argument("--seed", type=int, default=seed,
+                        help="random seed for NumPy, Python and TensorFlow")
     parser.add_argument("--smoke", action="store_true",
                         help="tiny run that finishes on a laptop CPU in well under a minute")
     parser.add_argument("--output-dir", type=Path, default=default_output_dir(experiment),

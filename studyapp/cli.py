@@ -16,9 +16,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from studyapp import __version__, locations
+from studyapp.plaintext import format_table
 
 if TYPE_CHECKING:
-    from studyapp.collection import Collection, CardRow
+    from studyapp.collection import CardRow, Collection
 
 RATINGS = ("again", "hard", "good", "easy")
 
@@ -26,7 +27,7 @@ RATINGS = ("again", "hard", "good", "easy")
 def _timestamp(text: str) -> datetime:
     """Parse ``--at``: ISO 8601 with an offset (``Z`` allowed)."""
     try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        moment = datetime.fromisoformat(text)
     except ValueError as error:
         raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {text!r}") from error
     if moment.tzinfo is None:
@@ -58,13 +59,6 @@ def _row_json(row: CardRow) -> dict:
         "retrievability": row.retrievability, "suspended": row.suspended, "buried": row.buried,
         "changed": row.changed,
     }
-
-
-def _print_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
-    cells = [[("" if v is None else str(v)) for v in row] for row in rows]
-    widths = [max([len(h), *(len(r[i]) for r in cells)]) for i, h in enumerate(headers)]
-    for line in [list(headers), *cells]:
-        print("  ".join(v.ljust(w) for v, w in zip(line, widths)).rstrip())
 
 
 # -- commands -----------------------------------------------------------------------------------
@@ -117,14 +111,14 @@ def cmd_due(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps([_row_json(r) for r in rows], indent=2))
         return 0
-    _print_table(
+    print(format_table(
         ["id", "state", "due (UTC)", "stability", "difficulty", "R", "flags"],
         [[r.card.id, r.state, r.due and r.due.strftime("%Y-%m-%d %H:%M"),
           r.stability and f"{r.stability:.2f}d", r.difficulty and f"{r.difficulty:.2f}",
           r.retrievability and f"{r.retrievability:.0%}",
           " ".join(f for f, on in (("suspended", r.suspended), ("buried", r.buried),
                                     ("changed", r.changed)) if on)]
-         for r in rows])
+         for r in rows]))
     return 0
 
 
@@ -237,9 +231,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
-    from studyapp.runner import format_runs
+    from studyapp.runner import format_runs, runs
 
-    print(format_runs(_open(args).store.runs(args.card_id)))
+    print(format_runs(runs(_open(args), args.card_id)))
     return 0
 
 
@@ -327,9 +321,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except Exception as error:
         # Bad input and environment problems are one line; anything else is a bug: traceback.
-        # StoreError is looked up, not imported, to keep SQLite off the TUI's start-up path.
-        store = sys.modules.get("studyapp.store")
-        expected = (ValueError, LookupError, OSError) + ((store.StoreError,) if store else ())
+        # Their classes are looked up, not imported, to keep SQLite off the TUI's start-up path.
+        store, runner = sys.modules.get("studyapp.store"), sys.modules.get("studyapp.runner")
+        expected = ((ValueError, LookupError, OSError)
+                    + ((store.StoreError,) if store else ())
+                    + ((runner.ExperimentUnavailable,) if runner else ()))
         if not isinstance(error, expected):
             raise
         message = error.args[0] if isinstance(error, KeyError) and error.args else error

@@ -95,7 +95,8 @@ class Collection:
         """Load the deck in ``content_dir`` and open (migrating) the database at ``db_path``.
 
         Settings default to the user's config file. Makes the daily backup when it is due, and
-        marks runs left ``running`` by a dead app ``interrupted``. Raises ``FileNotFoundError`` for a missing deck folder,
+        marks runs left ``running`` by a dead app ``interrupted``. Raises ``FileNotFoundError``
+        for a missing deck folder,
         :class:`StoreError` for database problems and ``ValueError`` for bad settings.
         """
         if settings is None:

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import math
 import os
 import shlex
 import signal
@@ -27,7 +26,7 @@ import subprocess
 import sys
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -37,6 +36,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from studyapp import locations
 from studyapp.cards import Card
+from studyapp.plaintext import format_duration, format_table, format_value, is_number
 from studyapp.store import Run
 
 if TYPE_CHECKING:
@@ -129,10 +129,6 @@ def _looks_like_event(stripped: str) -> bool:
     return stripped.startswith("{") and '"event"' in stripped
 
 
-def _is_number(value: Any) -> bool:
-    return value is None or (isinstance(value, (int, float)) and not isinstance(value, bool))
-
-
 def to_event(line: str) -> Event:
     """Turn one output line into a :class:`Progress`, a :class:`Result` or a :class:`LogLine`.
 
@@ -148,7 +144,7 @@ def to_event(line: str) -> Event:
     if kind == "progress":
         step, total, metrics = event.get("step"), event.get("total"), event.get("metrics", {})
         if (isinstance(step, int) and isinstance(total, int) and total > 0
-                and isinstance(metrics, dict) and all(map(_is_number, metrics.values()))):
+                and isinstance(metrics, dict) and all(map(is_number, metrics.values()))):
             return Progress(step, total, metrics)
     elif kind == "result":
         metrics, tables, plots, artifacts = (event.get(key, default) for key, default in (
@@ -419,32 +415,6 @@ def runs(collection: Collection, card_id: str | None = None) -> list[Run]:
 
 # -- plain-text output for the command line -------------------------------------------------------
 
-def format_value(value: Any) -> str:
-    """A cell for a text table: floats with 4 significant digits, ``None`` (non-finite) as
-    ``n/a``."""
-    if value is None:
-        return "n/a"
-    if isinstance(value, float):
-        return f"{value:.4g}" if math.isfinite(value) else str(value)
-    return str(value)
-
-
-def format_table(columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
-    """Rows under a header, columns two spaces apart; all-number columns right-aligned."""
-    rows = [list(row) for row in rows]
-    cells = [[format_value(value) for value in row] for row in rows]
-    widths = [max([len(name)] + [len(row[i]) for row in cells if i < len(row)])
-              for i, name in enumerate(columns)]
-    right = [bool(rows) and all(i < len(row) and _is_number(row[i]) for row in rows)
-             for i in range(len(columns))]
-
-    def line(texts: Sequence[str]) -> str:
-        return "  ".join(text.rjust(width) if align else text.ljust(width)
-                         for text, width, align in zip(texts, widths, right)).rstrip()
-
-    return "\n".join([line(columns), *(line(row) for row in cells)])
-
-
 def format_progress(progress: Progress) -> str:
     """A compact line, e.g. ``[3/10] loss=0.1234 val_mae=0.5``."""
     metrics = " ".join(f"{name}={format_value(value)}" for name, value in progress.metrics.items())
@@ -463,17 +433,6 @@ def format_result(result: Result) -> str:
         parts.append(f"plot {plot.get('title', '')!r}: {series}")
     parts.extend(f"artifact: {path}" for path in result.artifacts)
     return "\n\n".join(parts)
-
-
-def format_duration(seconds: float) -> str:
-    """``0.4 s``, ``12 s``, ``3 min 5 s``, ``1 h 2 min``."""
-    if seconds < 10:
-        return f"{seconds:.1f} s"
-    minutes, secs = divmod(round(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    if hours:
-        return f"{hours} h {minutes} min"
-    return f"{minutes} min {secs} s" if minutes else f"{secs} s"
 
 
 RUN_COLUMNS = ("run", "started (UTC)", "took", "status", "exit", "result")

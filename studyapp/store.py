@@ -18,9 +18,9 @@ import json
 import math
 import os
 import shutil
+import sqlite3
 import tempfile
 import time
-import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -362,7 +362,8 @@ class Store:
 
         Raises :class:`StoreError` naming the card when stored state is not finite or positive.
         """
-        return {row["card_id"]: self._card_state(row) for row in self.db.query("SELECT * FROM cards")}
+        rows = self.db.query("SELECT * FROM cards")
+        return {row["card_id"]: self._card_state(row) for row in rows}
 
     def card_state(self, card_id: str) -> CardState | None:
         """The stored state of one card, or ``None`` when the database has never seen it."""
@@ -540,7 +541,8 @@ class Store:
             writer = csv.writer(handle)
             writer.writerow(EXPORT_COLUMNS)
             count = 0
-            for row in self.db.query(f"SELECT {', '.join(EXPORT_COLUMNS)} FROM reviews ORDER BY id"):
+            sql = f"SELECT {', '.join(EXPORT_COLUMNS)} FROM reviews ORDER BY id"
+            for row in self.db.query(sql):
                 writer.writerow(["" if v is None else v for v in row.values()])
                 count += 1
         return count

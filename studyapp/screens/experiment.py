@@ -41,6 +41,7 @@ from textual_plotext import PlotextPlot
 
 from studyapp import runner
 from studyapp.cards import Card
+from studyapp.plaintext import format_duration, format_value
 from studyapp.runner import ExperimentRun, LogLine, Progress, Result
 
 if TYPE_CHECKING:
@@ -233,7 +234,7 @@ class ExperimentScreen(Screen):
             lines, self._pending = self._pending, []
             self.query_one("#log", Log).write_lines(lines)
         if self.run is not None:
-            self.query_one("#elapsed", Static).update(runner.format_duration(self.run.elapsed))
+            self.query_one("#elapsed", Static).update(format_duration(self.run.elapsed))
 
     def _show_progress(self, progress: Progress) -> None:
         self.query_one("#progress", ProgressBar).update(total=progress.total,
@@ -255,7 +256,7 @@ class ExperimentScreen(Screen):
 
     def _show_end(self, run: ExperimentRun) -> None:
         words = {"ok": "finished", "failed": "failed", "cancelled": "cancelled"}
-        took = runner.format_duration(run.elapsed)
+        took = format_duration(run.elapsed)
         message = f"{words[run.status]} after {took}, exit status {run.returncode}"
         if run.malformed_events:
             message += f"; {run.malformed_events} malformed event line(s) shown as log text"
@@ -280,7 +281,7 @@ class ExperimentScreen(Screen):
         table = self.query_one("#runs", DataTable)
         table.clear()
         for run in runner.runs(self.collection, self.card.id):
-            table.add_row(*(runner.format_value(cell) for cell in runner.run_row(run)))
+            table.add_row(*(format_value(cell) for cell in runner.run_row(run)))
 
     def watch_running(self, running: bool) -> None:
         self.set_class(running, "-running")
@@ -292,7 +293,7 @@ def _data_table(title: str, columns: list[str], rows: Any) -> list[Any]:
     """A bold title and a ``DataTable`` of ``rows`` (cells formatted as in the CLI)."""
     table = DataTable(zebra_stripes=True, cursor_type="row")
     table.add_columns(*columns)
-    table.add_rows([[runner.format_value(cell) for cell in row] for row in rows])
+    table.add_rows([[format_value(cell) for cell in row] for row in rows])
     return [_title(title), table]
 
 
