@@ -6,7 +6,9 @@ and look at the SVGs in ``tests/__snapshots__/`` before committing them.
 
 from __future__ import annotations
 
+import os
 import shutil
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -15,7 +17,7 @@ from support import CONTENT
 
 from studyapp.app import StudyApp
 from studyapp.collection import Collection
-from studyapp.scheduler import Rating
+from studyapp.scheduler import Rating, Settings
 
 NOW = datetime(2025, 3, 14, 12, 0, tzinfo=UTC)
 SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((120, 40), id="120x40")]
@@ -24,12 +26,30 @@ HISTORY = [Rating.Good, Rating.Good, Rating.Again, Rating.Good, Rating.Easy, Rat
 
 
 @pytest.fixture
-def app(tmp_path: Path) -> StudyApp:
-    """The app on a copy of the deck whose first cards have a few weeks of reviews."""
+def utc_local_time():
+    """Local time is UTC during the test: study days start at a local hour."""
+    saved = os.environ.get("TZ")
+    os.environ["TZ"] = "UTC"
+    time.tzset()
+    yield
+    if saved is None:
+        del os.environ["TZ"]
+    else:
+        os.environ["TZ"] = saved
+    time.tzset()
+
+
+@pytest.fixture
+def app(tmp_path: Path, utc_local_time) -> StudyApp:
+    """The app on a copy of the deck whose first cards have a few weeks of reviews.
+
+    Fuzzing is off while seeding and local time is UTC, so every run draws the same days.
+    """
     deck = Path(shutil.copytree(CONTENT, tmp_path / "content"))
     db = tmp_path / "reviews.db"
     start = NOW - timedelta(days=24)
-    collection = Collection.open(deck, db, clock=lambda: NOW)
+    collection = Collection.open(deck, db, clock=lambda: NOW,
+                                 settings=Settings(enable_fuzzing=False))
     try:
         for index, card_id in enumerate(collection.deck.ids[:4]):
             when = start + timedelta(hours=index)
