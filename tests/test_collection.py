@@ -168,7 +168,7 @@ def test_stats_reviews_per_day_true_retention_and_due_per_day(deck_dir):
         0: [Rating.Good, Rating.Good, Rating.Again, Rating.Easy],
     }
     for offset, ratings in plan.items():
-        for minute, (card_id, rating) in enumerate(zip(ids, ratings)):
+        for minute, (card_id, rating) in enumerate(zip(ids, ratings, strict=True)):
             collection.rate(card_id, rating, at=at_day(offset) + timedelta(minutes=minute))
     collection.rate(ids[0], Rating.Again, at=NOW + timedelta(hours=1), practice=True)
 
