@@ -29,7 +29,8 @@ def run_classifier(*args: str, env: dict[str, str] | None = None) -> tuple[dict,
         capture_output=True, text=True, env={**os.environ, **(env or {})})
     seconds = time.perf_counter() - start
     if completed.returncode != 0:
-        sys.exit(f"q9_sketch_classifier.py failed:\n{completed.stdout[-3000:]}\n{completed.stderr[-3000:]}")
+        sys.exit(f"q9_sketch_classifier.py failed:\n{completed.stdout[-3000:]}\n"
+                 f"{completed.stderr[-3000:]}")
     results = [json.loads(line) for line in completed.stdout.splitlines()
                if line.startswith('{"event":"result"')]
     return results[-1], seconds

@@ -20,9 +20,9 @@ import time
 from pathlib import Path
 
 import numpy as np
+import sketches
 
 import protocol
-import sketches
 
 SHARED_SKETCHES = Path(__file__).resolve().parents[2] / "shared/data/sketchrnn"
 SPLITS = ("train", "validation", "test")
@@ -49,12 +49,14 @@ def parse_args():
     parser.add_argument("--strategy", choices=("auto", "default", "mirrored", "multiworker"),
                         default="auto", help="tf.distribute strategy; auto: mirrored when more "
                         "than one GPU (or logical CPU) is visible; multiworker reads TF_CONFIG")
-    parser.add_argument("--logical-cpus", type=int, default=int(os.environ.get("Q9_LOGICAL_CPUS", 1)),
+    parser.add_argument("--logical-cpus", type=int,
+                        default=int(os.environ.get("Q9_LOGICAL_CPUS", 1)),
                         help="split the CPU into this many logical devices (env Q9_LOGICAL_CPUS)")
     parser.add_argument("--predict", type=Path, default=None,
                         help="a .npz of stroke-3 sketches to classify with --model-path")
     parser.add_argument("--model-path", type=Path, default=None,
-                        help="saved .keras model for --predict (default: OUTPUT_DIR/sketch_classifier.keras)")
+                        help="saved .keras model for --predict "
+                             "(default: OUTPUT_DIR/sketch_classifier.keras)")
     args = parser.parse_args()
     if args.max_length < 1 or args.epochs < 1 or args.batch_size < 1 or args.logical_cpus < 1:
         parser.error("--max-length, --epochs, --batch-size and --logical-cpus must be >= 1")
@@ -71,7 +73,7 @@ def write_npz(path: Path, splits: dict[str, list[np.ndarray]]) -> None:
 
 
 def smoke_data(folder: Path, seed: int) -> Path:
-    """A few hundred sketches as ``.npz`` files in ``folder``: shared ones if present, else shapes."""
+    """A few hundred sketches as ``.npz`` files in ``folder``: shared ones, else shapes."""
     folder.mkdir(parents=True, exist_ok=True)
     sizes = {"train": 120, "valid": 40, "test": 40}
     if SHARED_SKETCHES.is_dir():
@@ -91,9 +93,8 @@ def load_splits(data_dir: Path, categories: list[str], tfds_dir: Path):
 
     Returns ``({split: (sketches list of [points, 3] int16, labels [n] int64)}, class names)``.
     """
-    import tensorflow_datasets as tfds
-
     import quickdraw_sketch_rnn
+    import tensorflow_datasets as tfds
 
     if os.environ.get("TFDS_DISABLE_PROGRESS_BAR"):
         tfds.disable_progress_bar()
@@ -104,7 +105,7 @@ def load_splits(data_dir: Path, categories: list[str], tfds_dir: Path):
         download_and_prepare_kwargs={"download_config": tfds.download.DownloadConfig(
             manual_dir=data_dir)})
     splits = {}
-    for name, dataset in zip(SPLITS, datasets):
+    for name, dataset in zip(SPLITS, datasets, strict=True):
         examples = list(tfds.as_numpy(dataset))
         splits[name] = ([e["strokes"] for e in examples],
                         np.array([e["label"] for e in examples], np.int64))
@@ -152,14 +153,15 @@ def predict(args) -> None:
     probabilities = model.predict({"strokes": strokes, "lengths": lengths}, verbose=0)
     predicted = probabilities.argmax(axis=1)
     classes = meta["class_names"]
-    for (split, index, _), label, p in zip(items, predicted, probabilities.max(axis=1)):
+    confidences = probabilities.max(axis=1)
+    for (split, index, _), label, p in zip(items, predicted, confidences, strict=True):
         print(f"{args.predict.name} {split}[{index}]: {classes[label]} ({p:.3f})")
     counts = np.bincount(predicted, minlength=len(classes))
     protocol.progress(1, 1)
     protocol.result(
         metrics={"sketches": len(items), "model": str(model_path)},
         tables=[protocol.table("Predicted classes", ["class", "sketches"],
-                               [[c, int(n)] for c, n in zip(classes, counts)])])
+                               [[c, int(n)] for c, n in zip(classes, counts, strict=True)])])
 
 
 def train(args) -> None:

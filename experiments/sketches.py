@@ -14,7 +14,8 @@ import numpy as np
 
 # (filters, kernel_size, strides) of the Conv1D layers, all padding="same".
 BOOK_CONVS = ((32, 5, 2), (64, 5, 2), (128, 3, 2))  # Géron, ch. 15 exercise 9 solution
-TUTORIAL_CONVS = ((48, 5, 1), (64, 5, 1), (96, 3, 1))  # TF "Recurrent Neural Networks for Drawing Classification"
+# TensorFlow tutorial "Recurrent Neural Networks for Drawing Classification"
+TUTORIAL_CONVS = ((48, 5, 1), (64, 5, 1), (96, 3, 1))
 
 
 def delta_std(sketches: Sequence[np.ndarray]) -> float:

@@ -1,4 +1,4 @@
-"""The quickdraw_sketch_rnn TFDS builder: fake files in dummy_data, the real shared files, errors."""
+"""The quickdraw_sketch_rnn TFDS builder: fake files in dummy_data, real shared files, errors."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ import quickdraw_sketch_rnn  # noqa: E402
 import tensorflow_datasets as tfds  # noqa: E402
 
 SHARED_CATEGORIES = ("aaron_sheep", "omniglot", "short_kanji")
+SOURCE_SPLITS = quickdraw_sketch_rnn.quickdraw_sketch_rnn_dataset_builder.SPLITS
 
 
 def _count_sketches(folder, categories) -> dict[str, int]:
@@ -24,7 +25,7 @@ def _count_sketches(folder, categories) -> dict[str, int]:
     counts = {"train": 0, "validation": 0, "test": 0}
     for category in categories:
         with np.load(folder / f"{category}.npz", encoding="latin1", allow_pickle=True) as data:
-            for source, split in quickdraw_sketch_rnn.quickdraw_sketch_rnn_dataset_builder.SPLITS.items():
+            for source, split in SOURCE_SPLITS.items():
                 counts[split] += len(data[source])
     return counts
 

@@ -95,7 +95,10 @@ class QuickdrawSketchRnn(tfds.core.GeneratorBasedBuilder):
     )
 
     def __init__(self, *, allow_download: bool | None = None, **kwargs):
-        """``allow_download``: fetch files missing from ``manual_dir`` (default: ``$QUICKDRAW_SKETCH_RNN_DOWNLOAD == "1"``)."""
+        """``allow_download``: fetch files missing from ``manual_dir``.
+
+        Default: ``os.environ["QUICKDRAW_SKETCH_RNN_DOWNLOAD"] == "1"``.
+        """
         super().__init__(**kwargs)
         self.allow_download = (os.environ.get(DOWNLOAD_ENV) == "1" if allow_download is None
                                else allow_download)
