@@ -99,7 +99,7 @@ class StudyApp(App[None]):
     the app suspended; raises :class:`EditorNotConfigured` when neither is set).
     """
 
-    CSS_PATH = "studyapp.tcss"
+    CSS_PATH = Path(__file__).with_name("studyapp.tcss")  # absolute: subclasses live elsewhere
     TITLE = "studyapp"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("question_mark,f1", "help", "Help", id="help"),

@@ -1,4 +1,4 @@
-"""Pilot-driven tests of the TUI on a temp copy of the deck and a temp database, with a fixed clock."""
+"""Pilot tests of the TUI: a temp copy of the deck, a temp database and a fixed clock."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from support import CONTENT
 from textual.notifications import Notification, Notify
 from textual.widgets import DataTable, Static
 
@@ -21,6 +20,7 @@ from studyapp.screens.deck import DeckScreen
 from studyapp.screens.help import HelpScreen, bindings_of
 from studyapp.screens.review import AnswerInput, ReviewScreen
 from studyapp.screens.stats import StatsScreen
+from support import CONTENT
 
 
 def sync(test):
@@ -222,7 +222,8 @@ async def test_a_broken_card_shows_a_banner_and_the_others_still_work(deck, db, 
         collection = await opened(app, pilot)
         banner = app.screen.query_one("#problems", Static)
         assert banner.display and broken.name in str(banner.render())
-        assert app.screen.query_one("#cards", DataTable).row_count == len(load_deck(CONTENT).cards) - 1
+        table = app.screen.query_one("#cards", DataTable)
+        assert table.row_count == len(load_deck(CONTENT).cards) - 1
         await pilot.press("s", "enter", "3")
         assert len(collection.store.reviews()) == 1
 

@@ -13,11 +13,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from support import CONTENT
 
 from studyapp.app import StudyApp
 from studyapp.collection import Collection
 from studyapp.scheduler import Rating, Settings
+from support import CONTENT
 
 NOW = datetime(2025, 3, 14, 12, 0, tzinfo=UTC)
 SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((120, 40), id="120x40")]

@@ -20,7 +20,8 @@ def bindings_of(owner: type) -> list[Binding]:
 class HelpScreen(ModalScreen[None]):
     """A table of the keys of the app and of each screen; any of its keys closes it."""
 
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,question_mark,q", "app.pop_screen", "Close help", id="close")]
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape,question_mark,q", "app.pop_screen", "Close help", id="close")]
 
     def compose(self) -> ComposeResult:
         with Vertical(id="help-box"):

@@ -51,7 +51,8 @@ class AnswerInput(Input):
     """The one-line answer box. Everything typed goes in, digits included; space in an empty
     box reveals instead (as in Anki), and Escape leaves the box so single keys act."""
 
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "leave", "Stop typing", id="stop-typing")]
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "leave", "Stop typing", id="stop-typing")]
 
     def check_consume_key(self, key: str, character: str | None) -> bool:
         if key == "space" and not self.value:
@@ -71,8 +72,11 @@ class AnswerInput(Input):
 class ReviewScreen(Screen[None]):
     """A review session. ``single`` opens one card; ``practice`` starts a practice round."""
 
-    BINDINGS: ClassVar[list[BindingType]] = [  # the ratings show on their buttons, so the footer leaves them out
-        Binding("space", "reveal", "Show answer", id="reveal"),
+    # The footer leaves out what the screen itself shows (the answer box says Enter reveals,
+    # the buttons show the ratings), so it only redraws when undo, experiment or the empty
+    # state change: redrawing it on every card costs tens of milliseconds.
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("space", "reveal", "Show answer", id="reveal", show=False),
         Binding("1", "rate(1)", "Again", id="again", show=False),
         Binding("2", "rate(2)", "Hard", id="hard", show=False),
         Binding("3", "rate(3)", "Good", id="good", show=False),
@@ -86,9 +90,9 @@ class ReviewScreen(Screen[None]):
         Binding("escape", "app.pop_screen", "Deck", id="back"),
     ]
 
-    revealed: reactive[bool] = reactive(False, bindings=True)
-    """Whether the answer is shown (the ratings then apply); the ``-revealed`` class."""
-    card_id: reactive[str | None] = reactive(None, bindings=True)
+    revealed: reactive[bool] = reactive(False)
+    """Whether the answer is shown (the ratings then apply)."""
+    card_id: reactive[str | None] = reactive(None)
     """The card on screen; ``None`` when the session has nothing left."""
 
     def __init__(self, *, single: str | None = None, practice: bool = False) -> None:
@@ -97,9 +101,29 @@ class ReviewScreen(Screen[None]):
         self.queue: list[str] = [single] if single else []
         """Cards still to show in this session, after the one on screen."""
         self.shown_at = time.monotonic()
+        self._footer_shown: tuple[bool, ...] = ()
 
     def watch_revealed(self, revealed: bool) -> None:
-        self.set_class(revealed, "-revealed")
+        # display on the few widgets concerned: a class on the screen would restyle them all
+        self.query_one("#revealed").display = revealed
+        self.query_one("#ratings").display = revealed
+        self.query_one("#answer-input").display = not revealed and self.card_id is not None
+        self.update_footer()
+
+    def watch_card_id(self, _card_id: str | None) -> None:
+        empty = self.card_id is None
+        self.query_one("#empty").display = empty
+        self.query_one("#question").display = not empty
+        self.query_one("#answer-input").display = not empty and not self.revealed
+        self.update_footer()
+
+    def update_footer(self) -> None:
+        """Refresh the footer's keys when the set it shows changes."""
+        card = self.current_card()
+        shown = (card is None, bool(self.history), card is not None and card.experiment is not None)
+        if shown != self._footer_shown:
+            self._footer_shown = shown
+            self.refresh_bindings()
 
     @property
     def collection(self) -> Collection:
@@ -133,6 +157,8 @@ class ReviewScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self.query_one("#card-problem").display = False
+        self.query_one("#revealed").display = False
+        self.query_one("#ratings").display = False
         if self.mode == "practice":
             self.queue = self.practice_queue()
         self.next_card()
@@ -169,7 +195,6 @@ class ReviewScreen(Screen[None]):
         if card is None:
             return
         self.revealed = False
-        self.set_class(False, "-empty")
         self.show_heading(card)
         self.query_one("#question", MarkdownView).show(card.question)
         self.query_one("#answer", MarkdownView).show(card.answer)
@@ -203,7 +228,6 @@ class ReviewScreen(Screen[None]):
         from studyapp.scheduler import format_interval
 
         self.revealed = False
-        self.set_class(True, "-empty")
         collection = self.collection
         if self.mode == "practice":
             self.query_one("#heading", Static).update("[b]Practice round done[/b]")
@@ -268,7 +292,6 @@ class ReviewScreen(Screen[None]):
         if self.mode == "study" and review.due is not None \
                 and review.due - review.review_time <= LEARN_AHEAD:
             self.queue.append(self.card_id)  # Again on a learning step: see it again today
-        self.notify(f"{RATING_LABELS[value]}", timeout=1.5)
         self.next_card()
 
     def action_undo(self) -> None:

@@ -43,7 +43,8 @@ def bar_days(plot: PlotextPlot, title: str, series: list[tuple[date, int]]) -> N
 class StatsScreen(Screen[None]):
     """Plots over the last and the next 30 study days, and a per-card table."""
 
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,q", "app.pop_screen", "Deck", id="back")]
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape,q", "app.pop_screen", "Deck", id="back")]
 
     def compose(self) -> ComposeResult:
         yield Static(id="summary")
