@@ -194,7 +194,7 @@ def test_q4_rejects_a_csv_with_a_gap_naming_the_date(tmp_path):
     completed = subprocess.run(
         [sys.executable, str(EXPERIMENTS / "q4_forecast.py"), "--dataset", "csv", "--csv",
          str(path), "--date-column", "day", "--value-column", "level", "--smoke"],
-        capture_output=True, text=True, timeout=60)
+        check=False, capture_output=True, text=True, timeout=60)
     assert completed.returncode == 2
     assert "2020-01-31" in completed.stderr and "--gaps interpolate" in completed.stderr
 
@@ -209,4 +209,4 @@ def test_q7_smoke_run_measures_mae_parameters_and_speed(tmp_path):
         assert metrics[f"{kind}_seconds_per_epoch"] > 0
     (table,) = result["tables"]
     assert [row[0] for row in table["rows"]] == ["gru", "conv_gru", "wavenet"]
-    assert "what the numbers show: fastest per epoch" in completed.stdout
+    assert "what the numbers show: s/epoch: gru" in completed.stdout
