@@ -102,11 +102,12 @@ def cmd_check(args: argparse.Namespace) -> int:
 def cmd_due(args: argparse.Namespace) -> int:
     collection = _open(args)
     now = collection.now()
-    rows = collection.overview(now)
+    today = collection.today(now)
+    rows = today.rows
     if not args.all:
-        today = set(collection.queue(now))
+        queued = set(today.queue)
         end = collection.scheduler.next_day_start(now)
-        rows = [r for r in rows if r.card.id in today or
+        rows = [r for r in rows if r.card.id in queued or
                 (r.due is not None and r.due < end and not r.suspended and not r.buried)]
     if args.json:
         print(json.dumps([_row_json(r) for r in rows], indent=2))

@@ -15,11 +15,11 @@ from pathlib import Path
 import fsrs
 
 from studyapp import locations
-from studyapp.cards import Card, Deck, load_deck
+from studyapp.cards import Card, Deck, ParseCache, load_deck
 from studyapp.scheduler import Rating, Scheduler, Settings, State, load_settings
 from studyapp.store import CardState, Review, Store, StoreError, UndoRefused
 
-__all__ = ["CardRow", "Collection", "Counts", "Stats", "StoreError", "UndoRefused"]
+__all__ = ["CardRow", "Collection", "Counts", "Stats", "StoreError", "Today", "UndoRefused"]
 
 NEW = "New"
 
@@ -64,6 +64,16 @@ class Counts:
 
 
 @dataclass(frozen=True)
+class Today:
+    """The deck at one moment: see :meth:`Collection.today`."""
+
+    rows: list[CardRow]
+    counts: Counts
+    queue: list[str]
+    next_due: datetime | None
+
+
+@dataclass(frozen=True)
 class Stats:
     """Statistics over study days (see :meth:`Scheduler.study_day`).
 
@@ -83,11 +93,12 @@ class Collection:
     """A deck and its review database. Use :meth:`open`."""
 
     def __init__(self, deck: Deck, store: Store, scheduler: Scheduler,
-                 clock: Callable[[], datetime]) -> None:
+                 clock: Callable[[], datetime], cache: ParseCache | None = None) -> None:
         self.deck = deck
         self.store = store
         self.scheduler = scheduler
         self._clock = clock
+        self._cache = cache
 
     @classmethod
     def open(cls, content_dir: Path, db_path: Path, *, clock: Callable[[], datetime] | None = None,
@@ -101,11 +112,12 @@ class Collection:
         """
         if settings is None:
             settings, _sources = load_settings(locations.config_path())
-        deck = load_deck(content_dir, locations.experiments_dir())
+        cache = ParseCache(locations.deck_cache_path(content_dir))
+        deck = load_deck(content_dir, locations.experiments_dir(), cache)
         store = Store(db_path)
         store.daily_backup()
         store.mark_interrupted_runs()
-        return cls(deck, store, Scheduler(settings), clock or utc_now)
+        return cls(deck, store, Scheduler(settings), clock or utc_now, cache)
 
     def close(self) -> None:
         """Close the database."""
@@ -117,7 +129,7 @@ class Collection:
 
     def reload_deck(self) -> Deck:
         """Read the content folder again (after an edit); returns the new deck."""
-        self.deck = load_deck(self.deck.directory, locations.experiments_dir())
+        self.deck = load_deck(self.deck.directory, locations.experiments_dir(), self._cache)
         return self.deck
 
     def card(self, card_id: str) -> Card:
@@ -160,12 +172,19 @@ class Collection:
                       if r.kind == "review" and before[r.id] is None}
         return len(introduced), sum(state == State.Review for state in before.values())
 
-    def _available(self, now: datetime) -> tuple[list[CardRow], list[CardRow], list[CardRow]]:
-        """Cards studiable today: (learning and relearning due by the end of today, review due
-        now, new), before daily limits, each in study order."""
+    def today(self, now: datetime | None = None) -> Today:
+        """Every card's row, today's counts, the study queue and the next due time, from one
+        read of the database.
+
+        The queue holds learning and relearning cards that are due, then review cards due, then
+        new cards in deck order, within the daily limits; suspended and buried cards are left
+        out. Learning cards due later today count in ``counts.learning`` but wait in the queue.
+        """
+        now = now or self.now()
+        rows = self.overview(now)
         end_of_day = self.scheduler.next_day_start(now)
         learning, review, new = [], [], []
-        for row in self.overview(now):
+        for row in rows:
             if row.suspended or row.buried:
                 continue
             if row.state == NEW:
@@ -177,39 +196,35 @@ class Collection:
                 learning.append(row)
         learning.sort(key=lambda r: r.due)
         review.sort(key=lambda r: r.due)
-        return learning, review, new
-
-    def _limited(self, now: datetime) -> tuple[list[CardRow], list[CardRow], list[CardRow]]:
-        learning, review, new = self._available(now)
         new_done, reviews_done = self._studied_today(now)
-        s = self.scheduler.settings
-        review = review[:max(0, s.maximum_reviews_per_day - reviews_done)]
-        new = new[:max(0, s.new_cards_per_day - new_done)]
-        return learning, review, new
+        limits = self.scheduler.settings
+        review = review[:max(0, limits.maximum_reviews_per_day - reviews_done)]
+        held_back = len(new) > max(0, limits.new_cards_per_day - new_done)
+        new = new[:max(0, limits.new_cards_per_day - new_done)]
+        upcoming = [r.due for r in rows
+                    if not r.suspended and not r.buried and r.due is not None and r.due > now]
+        if held_back or any(r.buried and not r.suspended for r in rows):
+            upcoming.append(end_of_day)
+        return Today(
+            rows=rows,
+            counts=Counts(new=len(new), learning=len(learning), review=len(review)),
+            queue=[r.card.id for r in learning if r.due <= now] + [r.card.id for r in review + new],
+            next_due=min(upcoming, default=None),
+        )
 
     def counts(self, now: datetime | None = None) -> Counts:
         """How many new, learning and review cards are left today, within the daily limits."""
-        learning, review, new = self._limited(now or self.now())
-        return Counts(new=len(new), learning=len(learning), review=len(review))
+        return self.today(now).counts
 
     def queue(self, now: datetime | None = None) -> list[str]:
-        """Ids of the cards to study now, in order: learning and relearning cards that are due,
-        then review cards due, then new cards in deck order, within the daily limits."""
-        now = now or self.now()
-        learning, review, new = self._limited(now)
-        return [r.card.id for r in learning if r.due <= now] + [r.card.id for r in review + new]
+        """Ids of the cards to study now, in order (see :meth:`today`)."""
+        return self.today(now).queue
 
     def next_due(self, now: datetime | None = None) -> datetime | None:
-        """When the next card that is not suspended becomes due (UTC), or ``None``.
-
-        New cards held back by the daily limit count as due at the next study day's start.
+        """When the next card that is not suspended becomes due (UTC), or ``None``. Buried cards
+        and new cards held back by the daily limit count as due when the next study day starts.
         """
-        now = now or self.now()
-        dues = [r.due for r in self.overview(now)
-                if not r.suspended and r.due is not None and (r.due > now or r.buried)]
-        if any(r.state == NEW and not r.suspended for r in self.overview(now)):
-            dues.append(self.scheduler.next_day_start(now))
-        return min(dues, default=None)
+        return self.today(now).next_due
 
     # -- reviewing ------------------------------------------------------------------------------
 
@@ -229,16 +244,26 @@ class Collection:
         before the card's last one.
         """
         card = self.card(card_id)
-        at = (at or self.now()).astimezone(UTC)
 
-        def schedule(current: fsrs.Card | None, fsrs_id: int) -> fsrs.Card:
-            current = current or self.scheduler.new_card(fsrs_id, at)
-            return self.scheduler.next_state(current, rating, at, duration_ms)
+        def record(moment: datetime) -> Review:
+            def schedule(current: fsrs.Card | None, fsrs_id: int) -> fsrs.Card:
+                current = current or self.scheduler.new_card(fsrs_id, moment)
+                return self.scheduler.next_state(current, rating, moment, duration_ms)
 
-        return self.store.record_review(
-            card_id, kind="practice" if practice else "review", rating=int(rating),
-            review_time=at, duration_ms=duration_ms, content_hash=card.content_hash,
-            schedule=schedule)
+            return self.store.record_review(
+                card_id, kind="practice" if practice else "review", rating=int(rating),
+                review_time=moment, duration_ms=duration_ms, content_hash=card.content_hash,
+                schedule=schedule)
+
+        if at is not None:
+            return record(at.astimezone(UTC))
+        try:
+            return record(self.now())
+        except ValueError:
+            # Another studyapp may have reviewed the card after this one read the clock, while
+            # it waited for the write lock: read the clock again. A clock that really moved
+            # back fails again.
+            return record(self.now())
 
     def undo(self, card_id: str | None = None, *, review_id: int | None = None) -> Review:
         """Revert the newest review (of ``card_id``), or exactly ``review_id``.

@@ -9,10 +9,11 @@ override the database and the deck.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
-from platformdirs import user_config_path, user_data_path
+from platformdirs import user_cache_path, user_config_path, user_data_path
 
 APP_NAME = "studyapp"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -53,3 +54,9 @@ def runs_dir() -> Path:
 def config_path() -> Path:
     """The scheduler settings file, e.g. ``~/.config/studyapp/config.toml`` on Linux."""
     return user_config_path(APP_NAME, appauthor=False) / "config.toml"
+
+
+def deck_cache_path(content: Path) -> Path:
+    """The parse cache of the deck in ``content``: ``<user cache dir>/decks/<digest>.json``."""
+    digest = hashlib.sha256(str(Path(content).resolve()).encode()).hexdigest()[:16]
+    return user_cache_path(APP_NAME, appauthor=False) / "decks" / f"{digest}.json"
