@@ -310,9 +310,12 @@ class Store:
     def _migrate(self, existed: bool) -> None:
         if not migrations.pending(self.db):
             return
-        if existed and migrations.applied(self.db):
-            self.backup(kind="before-migration")
-        migrations.apply(self.db)
+        with self._write():  # a second studyapp opening the file now waits, then finds it done
+            if not migrations.pending(self.db):
+                return
+            if existed and migrations.applied(self.db):
+                self.backup(kind="before-migration")
+            migrations.apply(self.db)
 
     # -- transactions ---------------------------------------------------------------------------
 
