@@ -105,14 +105,15 @@ class DeckScreen(Screen[None]):
         if collection is None:
             return
         now = collection.now()
-        counts = collection.counts(now)
+        today = collection.today(now)
+        counts = today.counts
         self.query_one("#today", Static).update(
             f"[b]Today[/b]  [$primary]{counts.new} new[/]  ·  [$warning]{counts.learning} "
             f"learning[/]  ·  [$success]{counts.review} review[/]")
         deck_problems = collection.deck.problems
         problems.update("\n".join(f"⚠ {problem}" for problem in deck_problems))
         problems.display = bool(deck_problems)
-        self.fill_table(collection.overview(now), now)
+        self.fill_table(today.rows, now)
         self.refresh_bindings()
 
     def fill_table(self, rows: list[CardRow], now: datetime) -> None:
