@@ -27,7 +27,7 @@ import argparse
 import time
 import urllib.error
 import urllib.request
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -126,6 +126,19 @@ def clean_daily(frame: pd.DataFrame, date_column: str, value_column: str,
     report["interpolated_dates"] = len(missing_dates)
     series.index.name = "date"
     return series, report
+
+
+def truncate(series: DailySeries, end: str) -> DailySeries:
+    """The series up to and including the date ``end``; the splits keep their start dates.
+
+    Raises ``ValueError`` when ``end`` leaves fewer than seven test days.
+    """
+    stop = int(series.dates.searchsorted(pd.Timestamp(end), side="right"))
+    if stop < series.valid_end + 7:
+        raise ValueError(f"--end {end} leaves fewer than 7 test days (the test split starts "
+                         f"{series.dates[series.valid_end]:%Y-%m-%d})")
+    return replace(series, values=series.values[:stop], dates=series.dates[:stop],
+                   report={**series.report, "end": end})
 
 
 def _split_at(dates: pd.DatetimeIndex, valid_start: str, test_start: str) -> tuple[int, int]:
@@ -262,6 +275,9 @@ def make_parser(description: str, experiment: str) -> argparse.ArgumentParser:
                       help="what to do with dates that repeat with different values (csv)")
     data.add_argument("--gaps", choices=("error", "interpolate"), default="error",
                       help="what to do with missing dates (csv)")
+    data.add_argument("--end", default=None,
+                      help="last date used (YYYY-MM-DD), e.g. 2020-02-29 to keep the COVID "
+                           "collapse out of the CTA test split; default: the whole series")
     model = parser.add_argument_group("model and training")
     model.add_argument("--window", type=int, default=56, help="input days per window")
     model.add_argument("--units", type=int, default=32, help="units (or filters) per layer")
@@ -286,6 +302,8 @@ def parse_args(parser: argparse.ArgumentParser) -> tuple[argparse.Namespace, Dai
         args.window, args.units, args.epochs, args.patience = min(args.window, 21), 8, 2, 2
     try:
         series = load_from_args(args)
+        if args.end is not None:
+            series = truncate(series, args.end)
     except (ValueError, OSError) as error:
         parser.error(str(error))
     return args, series

@@ -45,6 +45,16 @@ def test_ridership_loads_from_shared_data_with_the_books_split():
     assert series.report["conflicting_duplicate_dates"] == []
 
 
+def test_truncate_keeps_the_split_dates_and_refuses_an_empty_test_split():
+    series = forecasting.load_seattle()
+    short = forecasting.truncate(series, "2015-03-31")
+    assert short.dates[-1] == pd.Timestamp("2015-03-31")
+    assert (short.train_end, short.valid_end) == (series.train_end, series.valid_end)
+    np.testing.assert_array_equal(short.values, series.values[: len(short.values)])
+    with pytest.raises(ValueError, match="fewer than 7 test days"):
+        forecasting.truncate(series, "2015-01-03")
+
+
 def test_ridership_reproduces_the_books_naive_lag7_mae():
     df = forecasting.read_ridership(shared_path(*RIDERSHIP))
     mae = forecasting.naive_lag7_mae(df)
