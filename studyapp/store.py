@@ -310,12 +310,11 @@ class Store:
     def _migrate(self, existed: bool) -> None:
         if not migrations.pending(self.db):
             return
+        if existed and migrations.applied(self.db):
+            self.backup(kind="before-migration")  # outside the transaction: it would wait on it
         with self._write():  # a second studyapp opening the file now waits, then finds it done
-            if not migrations.pending(self.db):
-                return
-            if existed and migrations.applied(self.db):
-                self.backup(kind="before-migration")
-            migrations.apply(self.db)
+            if migrations.pending(self.db):
+                migrations.apply(self.db)
 
     # -- transactions ---------------------------------------------------------------------------
 
