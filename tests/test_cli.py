@@ -11,10 +11,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from support import CONTENT, ROOT
 
 from studyapp.collection import Collection
 from studyapp.scheduler import Rating, Settings
+from support import CONTENT, ROOT
 
 COMMANDS = ["check", "due", "rate", "undo", "suspend", "unsuspend", "bury", "reset", "rename-id",
             "stats", "export-reviews", "import-reviews", "backup", "restore", "config", "run",

@@ -7,10 +7,10 @@ import time
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
-from support import CONTENT
 
 from studyapp.collection import Collection
 from studyapp.scheduler import Rating, Settings, State
+from support import CONTENT
 
 # Berlin in January is UTC+1 with no DST change nearby; the study day starts at 04:00 local.
 NOW = datetime(2026, 1, 12, 9, 0, tzinfo=UTC)

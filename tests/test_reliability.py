@@ -53,9 +53,9 @@ def test_two_processes_rating_at_once_lose_and_overwrite_nothing(tmp_path, deck,
         Store(db).close()
     ids = load_deck(deck).ids
     a, b = (ids[:1], ids[:1]) if cards == "same-card" else (ids[:4], ids[4:])
-    report = loops.race(db, deck, a, b, count=25, seed=3)
+    report = loops.race(db, deck, a, b, count=40, seed=3)
     assert report.errors == [], "\n".join(report.errors)
-    assert report.acknowledged == report.log_rows == 50
+    assert report.acknowledged == report.log_rows == 80
     assert (report.lost, report.mismatched) == (0, 0)
 
 
