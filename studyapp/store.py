@@ -265,8 +265,7 @@ class Store:
             self.db.execute("PRAGMA foreign_keys = ON")
             self._check_readable()
             self._check_schema(existed)  # before anything writes, e.g. the journal mode
-            if self.db.query("PRAGMA journal_mode").__next__()["journal_mode"] != "wal":
-                self.db.execute("PRAGMA journal_mode = WAL")
+            self._use_wal(busy_timeout_s)
             self.db.execute("PRAGMA synchronous = FULL")
             self._migrate(existed)
         except (sqlite3.DatabaseError, StoreError) as error:
@@ -289,6 +288,20 @@ class Store:
             return StoreError(f"{self.path}: the disk is full ({message}); nothing was lost, "
                               "free some space and try again")
         return StoreError(f"{self.path}: {message}")
+
+    def _use_wal(self, busy_timeout_s: float) -> None:
+        """Switch the file to WAL. SQLite fails at once, without its busy wait, when another
+        studyapp is switching the same new file, so retry for up to ``busy_timeout_s``."""
+        deadline = time.monotonic() + busy_timeout_s
+        while True:
+            try:
+                if next(self.db.query("PRAGMA journal_mode"))["journal_mode"] != "wal":
+                    self.db.execute("PRAGMA journal_mode = WAL")
+                return
+            except sqlite3.OperationalError as error:
+                if "locked" not in str(error) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.01)
 
     def _check_readable(self) -> None:
         """Fail early, without writing, when the file is not a SQLite database."""
