@@ -446,7 +446,10 @@ class Store:
             where.append("review_time >= ?")
             params.append(to_text(since))
         sql = "SELECT * FROM reviews" + (" WHERE " + " AND ".join(where) if where else "")
-        return [Review.from_row(row) for row in self.db.query(sql + " ORDER BY id", params)]
+        # Oldest first by review time (imports can add old reviews with new ids); it also lets
+        # SQLite use the time index for ``since`` instead of scanning the whole log.
+        order = " ORDER BY id" if card_id is not None else " ORDER BY review_time, id"
+        return [Review.from_row(row) for row in self.db.query(sql + order, params)]
 
     def previous_states(self, since: datetime) -> dict[int, int | None]:
         """For each ``review`` row at or after ``since`` (UTC): the FSRS state of its card just
