@@ -65,3 +65,8 @@ def run_experiment(script: str, *args: str, output_dir: Path, timeout: float = 2
     assert len(results) == 1, f"{script} emitted {len(results)} result events:\n{tail}"
     assert events[-1]["event"] == "result", "the result event must come last"
     return results[0], completed
+
+
+def rows_by_first_cell(table: dict) -> dict[str, dict]:
+    """The rows of a result event's table as ``{first cell: {column: cell}}``."""
+    return {row[0]: dict(zip(table["columns"], row, strict=True)) for row in table["rows"]}

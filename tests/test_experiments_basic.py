@@ -2,33 +2,9 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pytest
-from support import EXPERIMENTS, run_experiment
 
-SCRIPTS = ["q1_architectures.py", "q2_shapes.py", "q3_return_sequences.py", "q6_lstm_cell.py"]
-
-
-def rows_by_first_cell(result: dict, table_index: int = 0) -> dict[str, dict]:
-    """The rows of one result table as ``{first cell: {column: cell}}``."""
-    table = result["tables"][table_index]
-    return {row[0]: dict(zip(table["columns"], row, strict=True)) for row in table["rows"]}
-
-
-@pytest.mark.parametrize("script", SCRIPTS)
-def test_help_shows_options_without_importing_tensorflow(script):
-    completed = subprocess.run(
-        [sys.executable, "-X", "importtime", str(EXPERIMENTS / script), "--help"],
-        capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
-    assert completed.returncode == 0, completed.stderr[-2000:]
-    assert completed.stdout.startswith("usage:")
-    for option in ("--seed", "--smoke", "--output-dir"):
-        assert option in completed.stdout
-    imported = {line.rsplit("|", 1)[-1].strip().split(".")[0]
-                for line in completed.stderr.splitlines() if line.startswith("import time:")}
-    assert not imported & {"tensorflow", "keras"}
+from support import rows_by_first_cell, run_experiment
 
 
 @pytest.mark.tensorflow
@@ -41,7 +17,7 @@ def test_q1_each_kind_has_its_shapes_and_beats_its_baseline(tmp_path):
     assert metrics["vec2seq_mae"] < metrics["vec2seq_baseline_mae"]
     assert [metrics[f"{kind}_beats_baseline"] for kind in ("seq2seq", "seq2vec", "vec2seq")] \
         == [1, 1, 1]
-    rows = rows_by_first_cell(result)
+    rows = rows_by_first_cell(result["tables"][0])
     assert (rows["seq2seq"]["input shape"], rows["seq2seq"]["output shape"]) \
         == ("(None, 15, 1)", "(None, 15, 1)")
     assert (rows["seq2vec"]["input shape"], rows["seq2vec"]["output shape"]) \
@@ -87,7 +63,7 @@ def test_q3_correct_stacks_train_and_a_missing_flag_breaks_the_stack(tmp_path):
     # One value per sequence cannot fit per-step targets much better than their mean.
     assert metrics["missing_top_seq2seq_output_ndim"] == 2
     assert metrics["missing_top_seq2seq_loss"] > 0.5 * metrics["missing_top_seq2seq_baseline_loss"]
-    rows = rows_by_first_cell(result)
+    rows = rows_by_first_cell(result["tables"][0])
     assert rows["deep_seq2seq"]["output shape"] == "(None, 12, 1)"
     assert rows["deep_seq2vec"]["output shape"] == "(None, 1)"
     assert rows["broken_seq2vec"]["outcome"].startswith("error: ValueError")
