@@ -96,11 +96,33 @@ def plot(title: str, x_label: str, y_label: str,
                        for name, points in series.items()}}
 
 
+def details(title: str = "Details", **values: Any) -> dict[str, Any]:
+    """A two-column table for what describes a run but is not a headline number: the unit, the
+    best model's name, the device, the data report."""
+    return table(title, ["name", "value"],
+                 [[name, value if isinstance(value, (int, float)) else str(value)]
+                  for name, value in values.items()])
+
+
 def result(metrics: Mapping[str, Any], tables: Sequence[Mapping[str, Any]] = (),
            plots: Sequence[Mapping[str, Any]] = (),
            artifacts: Iterable[os.PathLike[str] | str] = ()) -> None:
-    """Emit the final result event; artifact paths are made absolute."""
-    emit("result", metrics=dict(metrics), tables=list(tables), plots=list(plots),
+    """Emit the final result event; artifact paths are made absolute.
+
+    ``metrics`` are numbers (booleans become 0 or 1); raises ``TypeError`` naming a metric that
+    is not: put descriptive values in a :func:`details` table instead.
+    """
+    numbers = {}
+    for name, value in metrics.items():
+        if hasattr(value, "item") and callable(value.item):  # NumPy scalars
+            value = value.item()
+        if isinstance(value, bool):
+            value = int(value)
+        if not isinstance(value, (int, float)):
+            raise TypeError(f"metric {name!r} is {value!r}, not a number; "
+                            "put it in a details table")
+        numbers[name] = value
+    emit("result", metrics=numbers, tables=list(tables), plots=list(plots),
          artifacts=[str(Path(p).resolve()) for p in artifacts])
 
 

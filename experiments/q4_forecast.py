@@ -98,9 +98,9 @@ def main() -> None:
         metrics[f"{name}_vs_persistence"] = overall[name] / persistence
     for kind in MODELS:
         metrics[f"{kind}_best_epoch"] = training[kind]["best_epoch"]
-    metrics.update(best_model=best, best_vs_persistence=overall[best] / persistence,
-                   test_windows=len(anchors), unit=series.unit, calendar=args.calendar,
-                   residual=args.residual, data_report=series.report)
+    metrics.update(best_vs_persistence=overall[best] / persistence, test_windows=len(anchors))
+    run_details = protocol.details(best_model=best, unit=series.unit, calendar=args.calendar,
+                                   residual=args.residual, data_report=series.report)
 
     columns = ["forecaster", *[f"t+{day}" for day in range(1, horizon + 1)], "overall",
                "vs persistence"]
@@ -125,7 +125,8 @@ def main() -> None:
           f"{overall[best] / persistence:.2f}x persistence ({persistence:.3f})")
     protocol.result(
         metrics=metrics,
-        tables=[protocol.table(f"Test MAE per day ahead ({series.unit})", columns, rows)],
+        tables=[protocol.table(f"Test MAE per day ahead ({series.unit})", columns, rows),
+                run_details],
         plots=[protocol.plot(f"Last test window, ending {series.dates[last]:%Y-%m-%d}",
                              "days from the last input", series.unit, series_points)],
         artifacts=[png],

@@ -110,7 +110,7 @@ def main() -> None:
 
     line = summary_line(rows)
     print(f"what the numbers show: {line}")
-    metrics = {"persistence_mae": persistence_mae, "unit": series.unit, "summary": line}
+    metrics = {"persistence_mae": persistence_mae}
     for kind, row in rows.items():
         metrics.update({f"{kind}_mae": row["mae"], f"{kind}_vs_persistence":
                         row["mae"] / persistence_mae, f"{kind}_parameters": row["parameters"],
@@ -122,7 +122,8 @@ def main() -> None:
                    row["best_epoch"]] for kind, row in rows.items()]
     protocol.result(
         metrics=metrics,
-        tables=[protocol.table("Conv1D vs RNN: same windows, seq2vec heads", columns, table_rows)],
+        tables=[protocol.table("Conv1D vs RNN: same windows, seq2vec heads", columns, table_rows),
+                protocol.details(unit=series.unit, summary=line)],
         plots=[protocol.plot("Validation MAE per epoch", "epoch",
                              f"validation MAE ({series.unit})", curves)],
     )

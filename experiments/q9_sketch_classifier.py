@@ -159,9 +159,10 @@ def predict(args) -> None:
     counts = np.bincount(predicted, minlength=len(classes))
     protocol.progress(1, 1)
     protocol.result(
-        metrics={"sketches": len(items), "model": str(model_path)},
+        metrics={"sketches": len(items)},
         tables=[protocol.table("Predicted classes", ["class", "sketches"],
-                               [[c, int(n)] for c, n in zip(classes, counts, strict=True)])])
+                               [[c, int(n)] for c, n in zip(classes, counts, strict=True)]),
+                protocol.details(model=model_path)])
 
 
 def train(args) -> None:
@@ -261,11 +262,10 @@ def train(args) -> None:
         "classes": n_classes,
         "train_sketches": len(arrays["train"][1]),
         "replicas": strategy.num_replicas_in_sync,
-        "strategy": type(strategy).__name__,
-        "device": "GPU" if gpus else "CPU",
-        "model": args.model,
         "max_length": args.max_length,
     }
+    run_details = protocol.details(strategy=type(strategy).__name__,
+                                   device="GPU" if gpus else "CPU", model=args.model)
     if n_classes <= 3:
         print(f"Top-3 accuracy is 1.0 by construction with {n_classes} classes.")
     print(json.dumps({k: metrics[k] for k in ("test_accuracy", "min_class_recall",
@@ -278,7 +278,7 @@ def train(args) -> None:
             "Per-class test recall" + ("" if n_classes <= 30 else " (30 worst)"),
             ["class", "test sketches", "model recall", "length-only recall"],
             [[class_names[c], int(np.sum(test_labels == c)), recall[c], baseline_recall[c]]
-             for c in shown])],
+             for c in shown]), run_details],
         plots=[protocol.plot("Accuracy per epoch", "epoch", "accuracy", {
             "train": list(enumerate(history.history["accuracy"], 1)),
             "validation": list(enumerate(history.history["val_accuracy"], 1))})],

@@ -100,3 +100,16 @@ def test_any_nesting_of_numbers_encodes_to_strict_json(value):
         for part in path.split("."):
             node = node[int(part)] if isinstance(node, list) else node[part]
         assert node is None
+
+
+def test_result_metrics_must_be_numbers(capsys):
+    protocol.result({"accuracy": 0.5, "converged": True, "epochs": 3})
+    event = json.loads(capsys.readouterr().out)
+    assert event["metrics"] == {"accuracy": 0.5, "converged": 1, "epochs": 3}
+    with pytest.raises(TypeError, match="'device'"):
+        protocol.result({"device": "GPU"})
+
+
+def test_details_table_keeps_numbers_and_writes_the_rest_as_text():
+    details = protocol.details(unit="°C", best_model="seq2vec", epochs=3)
+    assert details["rows"] == [["unit", "°C"], ["best_model", "seq2vec"], ["epochs", 3]]
