@@ -9,9 +9,10 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import Footer, Static
 
 from studyapp.messages import CollectionChanged
+from studyapp.widgets.deck_table import DeckTable
 
 if TYPE_CHECKING:
     from studyapp.collection import CardRow, Collection
@@ -66,8 +67,7 @@ class DeckScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield Static("studyapp  ·  opening the database…", id="today")
         yield Static(id="problems", classes="banner error")
-        table: DataTable[str] = DataTable(id="cards", cursor_type="row", zebra_stripes=True)
-        yield table
+        yield DeckTable(id="cards", cursor_type="row", zebra_stripes=True)
         yield Footer(compact=True, show_command_palette=False)
 
     @property
@@ -118,7 +118,7 @@ class DeckScreen(Screen[None]):
 
     def fill_table(self, rows: list[CardRow], now: datetime) -> None:
         """Rebuild the table, keeping the cursor on the same card."""
-        table = self.query_one("#cards", DataTable)
+        table = self.query_one("#cards", DeckTable)
         selected = self.selected_card_id()
         title_width = self.title_width()
         table.clear(columns=True)
@@ -132,7 +132,7 @@ class DeckScreen(Screen[None]):
 
     def selected_card_id(self) -> str | None:
         """The id of the card under the cursor, or ``None`` for an empty table."""
-        table = self.query_one("#cards", DataTable)
+        table = self.query_one("#cards", DeckTable)
         if not table.row_count:
             return None
         return table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
