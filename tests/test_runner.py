@@ -201,7 +201,7 @@ def test_extra_arguments_and_smoke_are_appended_to_the_card_arguments(collection
     run, events = run_card(collection, "slow", "--delay", "0", smoke=True)
     assert run.argv[3:] == ["--steps", "20", "--delay", "0.5", "--delay", "0", "--smoke"]
     assert events[-1].metrics["smoke"] == 1
-    assert events[-1].metrics["argv"] == "--steps 20 --delay 0.5 --delay 0 --smoke"
+    assert events[-1].tables[-1]["rows"] == [["argv", "--steps 20 --delay 0.5 --delay 0 --smoke"]]
 
 
 def test_exit_status_and_crash_are_recorded_as_failed(collection):
