@@ -9,10 +9,11 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from studyapp.messages import CollectionChanged
 from studyapp.widgets.deck_table import DeckTable
+from studyapp.widgets.key_footer import KeyFooter
 
 if TYPE_CHECKING:
     from studyapp.collection import CardRow, Collection
@@ -68,7 +69,7 @@ class DeckScreen(Screen[None]):
         yield Static("studyapp  ·  opening the database…", id="today")
         yield Static(id="problems", classes="banner error")
         yield DeckTable(id="cards", cursor_type="row", zebra_stripes=True)
-        yield Footer(compact=True, show_command_palette=False)
+        yield KeyFooter(compact=True, show_command_palette=False)
 
     @property
     def collection(self) -> Collection | None:

@@ -20,9 +20,10 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.content import Content
 from textual.reactive import reactive
 from textual.screen import Screen
-from textual.widgets import Button, Footer, Input, Static
+from textual.widgets import Button, Input, Static
 
 from studyapp.messages import CollectionChanged
+from studyapp.widgets.key_footer import KeyFooter
 from studyapp.widgets.markdown_view import MarkdownView
 from studyapp.widgets.rating_bar import RATING_LABELS, RatingBar
 
@@ -153,7 +154,7 @@ class ReviewScreen(Screen[None]):
         yield AnswerInput(placeholder="Type your answer (optional) · Enter shows the answer",
                           id="answer-input", compact=True)
         yield RatingBar(id="ratings")
-        yield Footer(compact=True, show_command_palette=False)
+        yield KeyFooter(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
         self.query_one("#card-problem").display = False

@@ -8,10 +8,11 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Static, TabbedContent, TabPane
+from textual.widgets import DataTable, Static, TabbedContent, TabPane
 from textual_plotext import PlotextPlot
 
 from studyapp.messages import CollectionChanged
+from studyapp.widgets.key_footer import KeyFooter
 
 if TYPE_CHECKING:
     from datetime import date
@@ -57,7 +58,7 @@ class StatsScreen(Screen[None]):
                 yield PlotextPlot(id="due-plot")
             with TabPane("Cards", id="tab-cards"):
                 yield DataTable(id="card-stats", cursor_type="row", zebra_stripes=True)
-        yield Footer(compact=True, show_command_palette=False)
+        yield KeyFooter(compact=True, show_command_palette=False)
 
     @property
     def collection(self) -> Collection:
