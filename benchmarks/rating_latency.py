@@ -11,13 +11,13 @@ folders (config, parse cache, backups) in a fresh temporary folder, and measures
   parsed (the parse cache is empty) and the daily backup is made: the first start after
   installing, or after every card changed.
 - warm start: the same, started again (median of ``--starts``): what a daily user sees.
-- rating: from pressing ``3`` on a revealed card to the first frame that shows the next card
-  (the rating is committed before it), driven by Textual's Pilot at 80x24. A frame is a call
-  of ``App._display`` (Textual's private method that writes a screen update to the terminal;
-  headless, the update is computed and not written). After each rating the benchmark waits
-  for the app to go idle and checks that the heading shows the next card's title; ``cpu`` is
-  the process time used from the key to idle, which includes work done after the frame
-  (work that delays the next key).
+- rating: from pressing ``3`` on a revealed card to the first frame that shows the next card's
+  question laid out (the rating is committed before it), driven by Textual's Pilot at 80x24. A
+  frame is a call of ``App._display`` (Textual's private method that writes a screen update to
+  the terminal; headless, the update is computed and not written). After each rating the
+  benchmark waits for the app to go idle and checks that the heading shows the next card's
+  title; ``cpu`` is the process time used from the key to idle, which includes work done after
+  the frame (work that delays the next key).
 
 Targets: start under 1.5 s; rating median under 100 ms (stretch: 16 ms, one frame).
 
@@ -154,15 +154,25 @@ def start_seconds(content: Path, db: Path, stamp: Path) -> float:
 
 
 class FrameClock(StudyApp):
-    """The app, noting the time of every frame and the card on screen when it was drawn."""
+    """The app, noting the time of every frame and, when the frame's layout is the question
+    state of the review screen (the answer box in place, the rating buttons not), the card on
+    screen; ``None`` otherwise.
+
+    Textual can draw a frame with new text in the previous layout (each widget asks for its
+    layout from its own message queue), e.g. the next question above the last answer: such a
+    frame does not count as the next card shown.
+    """
 
     frames: list[tuple[float, str | None]]
 
     def _display(self, screen, renderable) -> None:  # noqa: ANN001 (Textual's private hook)
         super()._display(screen, renderable)
         if renderable is not None and not self._batch_count:
-            card_id = screen.card_id if isinstance(screen, ReviewScreen) else None
-            self.frames.append((time.perf_counter(), card_id))
+            question_laid_out = (isinstance(screen, ReviewScreen)
+                                 and screen.query_one("#answer-input").region.height > 0
+                                 and not screen.query_one("#ratings").region.height)
+            self.frames.append((time.perf_counter(),
+                                screen.card_id if question_laid_out else None))
 
 
 async def rating_latencies(content: Path, db: Path, ratings: int) -> list[tuple[float, float]]:
