@@ -144,6 +144,27 @@ async def test_study_type_reveal_rate_undo_rate_and_restart(deck, db, clock):
 
 
 @sync
+async def test_reveal_brings_the_answer_into_view_below_a_long_question(deck, db, clock):
+    first = min(deck.glob("*.md"))  # new cards come in deck order
+    long = "\n\n".join(f"Line {n} of a long question." for n in range(40))
+    first.write_text(first.read_text(encoding="utf-8").replace(
+        "## Question\n", f"## Question\n\n{long}\n", 1), encoding="utf-8")
+    app = StudyApp(deck, db, clock=clock)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await opened(app, pilot)
+        await pilot.press("s")
+        screen = review_screen(app)
+        body = screen.query_one("#card-body")
+        assert body.scroll_y == 0
+        await pilot.press("enter")
+        await pilot.pause()
+        answer = screen.query_one("#revealed").region
+        assert body.scroll_y > 0
+        assert body.region.y <= answer.y < body.region.y + body.region.height // 2 + 1, \
+            "the answer should start on screen, by the middle of the card"
+
+
+@sync
 async def test_digits_in_the_answer_box_never_rate(deck, db, clock):
     app = StudyApp(deck, db, clock=clock)
     async with app.run_test() as pilot:
