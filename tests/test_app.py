@@ -196,6 +196,22 @@ async def test_bury_and_suspend_take_the_card_out_of_today(deck, db, clock):
         assert "buried" in table.get_row(first)[5] and "susp" in table.get_row(second)[5]
 
 
+@sync
+async def test_suspend_on_the_deck_toggles_and_redraws_the_row(deck, db, clock):
+    app = StudyApp(deck, db, clock=clock)
+    async with app.run_test() as pilot:
+        collection = await opened(app, pilot)
+        table = app.screen.query_one("#cards", DataTable)
+        first = collection.deck.ids[0]
+        assert table.get_row(first)[5] == ""
+        await pilot.press("at")
+        assert table.get_row(first)[5] == "susp"
+        assert first not in collection.queue()
+        await pilot.press("at")
+        assert table.get_row(first)[5] == ""
+        assert first in collection.queue()
+
+
 def make_nothing_due(deck: Path, db: Path, clock: Clock) -> str:
     """Suspend all cards but one and rate that one Easy; returns its id."""
     collection = Collection.open(deck, db, clock=clock)

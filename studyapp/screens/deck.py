@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
 COLUMNS = (("State", 7), ("Due", 8), ("Recall", 6), ("Last", 5), ("Notes", 11), ("Exp", 3))
 """Columns after the title, with their widths in cells; the title takes what is left."""
+COLUMN_KEYS = ("title", *(name.lower() for name, _width in COLUMNS))
 SHORT_STATE = {"New": "New", "Learning": "Learn", "Review": "Review", "Relearning": "Relearn"}
 
 
@@ -64,6 +65,14 @@ class DeckScreen(Screen[None]):
         Binding("at", "toggle_suspend", "Suspend/unsuspend", id="toggle-suspend"),
         Binding("q", "app.quit", "Quit", id="quit"),
     ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._rows: dict[str, CardRow] = {}
+        """The rows in the table, by card id, in table order."""
+        self._cells: dict[str, tuple[str | Text, ...]] = {}
+        """The cells in the table, by card id, in table order."""
+        self._title_width = 0
 
     def compose(self) -> ComposeResult:
         yield Static("studyapp  ·  opening the database…", id="today")
@@ -118,18 +127,33 @@ class DeckScreen(Screen[None]):
         self.refresh_bindings()
 
     def fill_table(self, rows: list[CardRow], now: datetime) -> None:
-        """Rebuild the table, keeping the cursor on the same card."""
+        """Show ``rows`` in the table, keeping the cursor on the same card.
+
+        When the table holds the same cards at the same width, only the cells that changed are
+        updated (after a study session, a few rows of thousands); otherwise it is rebuilt.
+        """
         table = self.query_one("#cards", DeckTable)
-        selected = self.selected_card_id()
         title_width = self.title_width()
-        table.clear(columns=True)
-        table.add_column("Card", width=title_width, key="title")
-        for name, width in COLUMNS:
-            table.add_column(name, width=width, key=name.lower())
-        for row in rows:
-            table.add_row(*row_cells(row, now, title_width), key=row.card.id)
-        if selected is not None and selected in table.rows:
-            table.move_cursor(row=table.get_row_index(selected), animate=False)
+        cells = {row.card.id: row_cells(row, now, title_width) for row in rows}
+        if title_width == self._title_width and list(cells) == list(self._cells):
+            for card_id, new in cells.items():
+                old = self._cells[card_id]
+                if new != old:
+                    for key, before, after in zip(COLUMN_KEYS, old, new, strict=True):
+                        if before != after:
+                            table.update_cell(card_id, key, after)
+        else:
+            selected = self.selected_card_id()
+            table.clear(columns=True)
+            table.add_column("Card", width=title_width, key="title")
+            for name, width in COLUMNS:
+                table.add_column(name, width=width, key=name.lower())
+            for card_id, card_cells in cells.items():
+                table.add_row(*card_cells, key=card_id)
+            if selected is not None and selected in table.rows:
+                table.move_cursor(row=table.get_row_index(selected), animate=False)
+        self._rows = {row.card.id: row for row in rows}
+        self._cells, self._title_width = cells, title_width
 
     def selected_card_id(self) -> str | None:
         """The id of the card under the cursor, or ``None`` for an empty table."""
@@ -168,7 +192,7 @@ class DeckScreen(Screen[None]):
         collection = self.collection
         if card_id is None or collection is None:
             return
-        row = next(row for row in collection.overview() if row.card.id == card_id)
+        row = self._rows[card_id]  # as the table shows it
         if row.suspended:
             collection.unsuspend(card_id)
             self.notify(f"{row.card.title}: back in the queues")
