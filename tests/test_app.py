@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import gc
 import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -377,6 +378,18 @@ async def test_help_lists_every_binding_and_stats_open(deck, db, clock):
         assert isinstance(app.screen, StatsScreen)
         await pilot.press("escape")
         assert isinstance(app.screen, DeckScreen)
+
+
+@sync
+async def test_the_garbage_collector_is_back_on_once_the_deck_is_drawn_and_after_exit(deck, db,
+                                                                                     clock):
+    assert gc.isenabled()
+    app = StudyApp(deck, db, clock=clock)
+    async with app.run_test() as pilot:
+        await opened(app, pilot)
+        assert app.screen.query_one("#cards", DataTable).row_count
+        assert gc.isenabled() and gc.get_freeze_count() > 0
+    assert gc.isenabled() and gc.get_freeze_count() == 0
 
 
 @sync
