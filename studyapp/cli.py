@@ -11,7 +11,7 @@ import argparse
 import json
 import sys
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -22,6 +22,8 @@ if TYPE_CHECKING:
     from studyapp.collection import CardRow, Collection
 
 RATINGS = ("again", "hard", "good", "easy")
+FUTURE_TOLERANCE = timedelta(minutes=1)
+"""How far ahead of the clock ``rate --at`` may be (two machines' clocks differ a little)."""
 
 
 def _timestamp(text: str) -> datetime:
@@ -35,8 +37,12 @@ def _timestamp(text: str) -> datetime:
     return moment
 
 
-def _non_negative_int(text: str) -> int:
-    value = int(text)
+def _milliseconds(text: str) -> int:
+    """Parse ``--duration-ms``: a whole, non-negative number of milliseconds."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number of milliseconds: {text!r}") from None
     if value < 0:
         raise argparse.ArgumentTypeError(f"must not be negative: {text}")
     return value
@@ -127,6 +133,10 @@ def cmd_rate(args: argparse.Namespace) -> int:
     from studyapp.scheduler import Rating
 
     collection = _open(args)
+    if args.at is not None and args.at > collection.now() + FUTURE_TOLERANCE:
+        # A review dated in the future would refuse every real review of the card until then.
+        raise ValueError(f"--at {args.at.isoformat()} is in the future; reviews are recorded "
+                         "when they happen")
     review = collection.rate(args.card_id, Rating[args.rating.capitalize()], at=args.at,
                              duration_ms=args.duration_ms)
     print(f"{args.card_id}: {args.rating}; next due {_iso(review.due)}")
@@ -189,8 +199,9 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    count = _open(args).store.import_reviews(Path(args.file))
-    print(f"imported {count} reviews from {args.file}")
+    added, skipped = _open(args).store.import_reviews(Path(args.file))
+    already = f" ({skipped} already in the log, skipped)" if skipped else ""
+    print(f"imported {added} reviews from {args.file}{already}")
     return 0
 
 
@@ -273,7 +284,7 @@ def build_parser() -> argparse.ArgumentParser:
     rate.add_argument("rating", choices=RATINGS)
     rate.add_argument("--at", type=_timestamp, metavar="ISO8601",
                       help="review time with UTC offset (default: now)")
-    rate.add_argument("--duration-ms", type=_non_negative_int, metavar="N",
+    rate.add_argument("--duration-ms", type=_milliseconds, metavar="N",
                       help="time spent answering, in milliseconds")
 
     undo = add("undo", cmd_undo, "revert the newest review (of CARD_ID)")
@@ -303,8 +314,8 @@ def build_parser() -> argparse.ArgumentParser:
     run = add("run", cmd_run, "run a card's experiment; arguments after -- go to the script")
     run.add_argument("card_id")
     run.add_argument("--smoke", action="store_true", help="pass --smoke for a tiny run")
-    run.add_argument("script_args", nargs=argparse.REMAINDER, metavar="-- ARGS",
-                     help="extra arguments for the script")
+    run.usage = "studyapp run [-h] [--smoke] CARD_ID [-- ARGS ...]"
+    run.epilog = "Arguments after -- are appended to the card's own, e.g. -- --epochs 3."
     runs = add("runs", cmd_runs, "list past experiment runs")
     runs.add_argument("card_id", nargs="?")
     return parser
@@ -313,13 +324,22 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    script_args: list[str] = []
+    if "--" in argv:  # everything after the first "--" is for an experiment script
+        split = argv.index("--")
+        argv, script_args = argv[:split], argv[split + 1:]
     args = parser.parse_args(argv)
-    if getattr(args, "script_args", None) and args.script_args[0] == "--":
-        args.script_args = args.script_args[1:]
+    if script_args and args.handler is not cmd_run:
+        parser.error(f"unexpected arguments after --: {' '.join(script_args)}")
+    args.script_args = script_args
     try:
         return args.handler(args)
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # e.g. `studyapp due --json | head`: the reader has gone
+        sys.stderr.close()
+        return 1
     except Exception as error:
         # Bad input and environment problems are one line; anything else is a bug: traceback.
         # Their classes are looked up, not imported, to keep SQLite off the TUI's start-up path.

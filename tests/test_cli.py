@@ -195,6 +195,8 @@ def test_config_shows_each_value_and_its_source(tmp_path, isolated_user_dirs):
     ["rate", "lstm-cell", "good", "--at", "yesterday"],
     ["rate", "lstm-cell", "good", "--at", "2026-01-05T09:00:00"],
     ["rate", "lstm-cell", "good", "--duration-ms", "-5"],
+    ["rate", "lstm-cell", "good", "--duration-ms", "abc"],
+    ["due", "--", "--all"],
     ["no-such-command"],
     ["rename-id", "only-one"],
 ])
@@ -208,8 +210,23 @@ def test_usage_errors_exit_2_without_a_traceback(args, db):
 def test_failures_exit_1_with_one_line(tmp_path, db, deck):
     one_line_error(studyapp("rate", "no-such-card", "good", db=db, content=deck, expect=1),
                    "no card with id 'no-such-card'")
+    one_line_error(studyapp("rate", "lstm-cell", "good", "--at", "2999-01-01T00:00:00Z", db=db,
+                            content=deck, expect=1), "is in the future")
     damaged = tmp_path / "damaged.db"
     damaged.write_bytes(b"\x00garbage" * 1000)
     one_line_error(studyapp("due", db=damaged, content=deck, expect=1),
                    str(damaged), "not a usable studyapp database")
     assert damaged.read_bytes() == b"\x00garbage" * 1000
+
+
+def test_arguments_after_a_double_dash_go_to_the_experiment_script(monkeypatch):
+    import studyapp.cli as cli
+    import studyapp.runner as runner
+
+    calls = []
+    monkeypatch.setattr(cli, "_open", lambda args: "collection")
+    monkeypatch.setattr(runner, "run_headless", lambda collection, card_id, extra, smoke:
+                        calls.append((card_id, extra, smoke)) or 0)
+    assert cli.main(["run", "lstm-cell", "--smoke", "--", "--seed", "3", "--smoke"]) == 0
+    assert cli.main(["run", "lstm-cell"]) == 0
+    assert calls == [("lstm-cell", ["--seed", "3", "--smoke"], True), ("lstm-cell", [], False)]
