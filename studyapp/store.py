@@ -14,6 +14,7 @@ is none); the ``cards`` table keeps a copy for fast queries. Log kinds: ``review
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 import os
@@ -31,6 +32,7 @@ import fsrs
 import sqlite_utils
 from sqlite_utils.migrations import Migrations
 
+from studyapp.cards import SLUG
 from studyapp.locations import backups_dir
 
 KINDS = ("review", "practice", "manual")
@@ -565,26 +567,40 @@ class Store:
                 count += 1
         return count
 
-    def import_reviews(self, path: Path) -> int:
+    def import_reviews(self, path: Path) -> tuple[int, int]:
         """Append the rows of an export to the log and set each card to its newest logged state.
 
         The state is taken from the log, not recomputed, so fuzzed intervals come back exactly.
-        All or nothing: raises ``ValueError`` naming the line of the first bad row.
+        A row already in the log (same card, kind and time) is skipped, so importing a file twice
+        adds nothing. Returns ``(added, skipped)``. All or nothing: raises ``ValueError`` naming
+        the file and line of the first bad row.
         """
         def number(text: str, kind: type) -> int | float | None:
             return None if text == "" else kind(text)
 
-        with open(path, newline="", encoding="utf-8") as handle, self._write():
-            reader = csv.DictReader(handle)
+        try:
+            text = Path(path).read_bytes().decode("utf-8-sig")
+        except UnicodeDecodeError as error:
+            raise ValueError(f"{path}: not UTF-8 text ({error.reason} at byte {error.start})"
+                             ) from None
+        with self._write():
+            reader = csv.DictReader(io.StringIO(text, newline=""))
             missing = set(EXPORT_COLUMNS) - set(reader.fieldnames or ())
             if missing:
                 raise ValueError(f"{path}: missing columns {', '.join(sorted(missing))}")
             touched: set[str] = set()
-            count = 0
+            added = skipped = 0
             for line, record in enumerate(reader, start=2):
                 try:
+                    if not SLUG.fullmatch(record["card_id"] or ""):
+                        raise ValueError(f"card_id {record['card_id'][:80]!r} is not a card id "
+                                         "(lowercase letters, digits and hyphens)")
                     if record["kind"] not in KINDS:
                         raise ValueError(f"unknown kind {record['kind']!r}")
+                    if record["rating"] not in (("",) if record["kind"] == "manual"
+                                                else ("1", "2", "3", "4")):
+                        raise ValueError(f"rating {record['rating']!r} is not 1-4 "
+                                         "(or empty for a manual row)")
                     values = [
                         record["card_id"], record["kind"],
                         to_text(from_text(record["review_time"])), number(record["rating"], int),
@@ -598,15 +614,20 @@ class Store:
                             raise ValueError(f"non-finite number {value!r}")
                 except (ValueError, TypeError) as error:
                     raise ValueError(f"{path}:{line}: {error}") from error
+                if next(self.db.query(
+                        "SELECT 1 FROM reviews WHERE card_id = ? AND kind = ? AND review_time = ?",
+                        values[:3]), None):
+                    skipped += 1
+                    continue
                 self._ensure_card(record["card_id"])
                 self.db.execute(
                     f"INSERT INTO reviews ({', '.join(EXPORT_COLUMNS)}) "
                     f"VALUES ({', '.join('?' * len(EXPORT_COLUMNS))})", values)
                 touched.add(record["card_id"])
-                count += 1
+                added += 1
             for card_id in touched:
                 self._restore_from_log(card_id)
-        return count
+        return added, skipped
 
     def backup(self, destination: Path | None = None, *, kind: str = "manual") -> Path:
         """Copy the database with SQLite's online backup API and return the copy's path.
@@ -651,8 +672,10 @@ class Store:
             shutil.copyfile(source, copy)
             try:
                 candidate = Store(copy)
-            except StoreError as error:
-                raise StoreError(f"cannot restore from {source}: {error}") from error
+            except StoreError:
+                raise StoreError(f"cannot restore from {source}: it is not a studyapp database "
+                                 "(or it is damaged); the current database was left as it "
+                                 "was") from None
             try:
                 check = next(candidate.db.query("PRAGMA integrity_check"))["integrity_check"]
                 if check != "ok":

@@ -212,9 +212,32 @@ def test_export_and_import_reproduce_every_card_state_exactly_with_fuzzing(tmp_p
     assert csv_path.read_text().splitlines()[0] == ",".join(EXPORT_COLUMNS)
 
     fresh = Store(tmp_path / "fresh.db")
-    assert fresh.import_reviews(csv_path) == 60
+    assert fresh.import_reviews(csv_path) == (60, 0)
     assert comparable(fresh) == comparable(store)
     assert log_rows(fresh) == log_rows(store)
+    assert fresh.import_reviews(csv_path) == (0, 60)  # a second import adds nothing
+    assert log_rows(fresh) == log_rows(store)
+    fresh.close()
+
+
+@pytest.mark.parametrize(("column", "value", "message"), [
+    ("rating", "9", r"reviews\.csv:2: rating '9' is not 1-4"),
+    ("card_id", "Not A Slug", r"reviews\.csv:2: card_id 'Not A Slug' is not a card id"),
+])
+def test_import_names_the_line_of_a_bad_value(tmp_path, store, column, value, message):
+    rate(store, "lstm-cell", Rating.Good, T0)
+    csv_path = tmp_path / "reviews.csv"
+    store.export_reviews(csv_path)
+    header, row = csv_path.read_text().splitlines()
+    cells = row.split(",")
+    cells[EXPORT_COLUMNS.index(column)] = value
+    csv_path.write_text(header + "\n" + ",".join(cells) + "\n")
+    fresh = Store(tmp_path / "fresh.db")
+    with pytest.raises(ValueError, match=message):
+        fresh.import_reviews(csv_path)
+    csv_path.write_bytes(b"\xff\xfe garbage")
+    with pytest.raises(ValueError, match=r"reviews\.csv: not UTF-8"):
+        fresh.import_reviews(csv_path)
     fresh.close()
 
 
