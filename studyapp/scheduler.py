@@ -45,7 +45,10 @@ class Settings:
             steps = getattr(self, name)
             if any(not math.isfinite(s) or s <= 0 for s in steps):
                 raise ValueError(f"{name} must be positive minutes, not {list(steps)!r}")
-        for name in ("maximum_interval", "new_cards_per_day", "maximum_reviews_per_day"):
+        if self.maximum_interval < 1:
+            raise ValueError(f"maximum_interval must be at least 1 day, "
+                             f"not {self.maximum_interval!r}")
+        for name in ("new_cards_per_day", "maximum_reviews_per_day"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must not be negative, not {getattr(self, name)!r}")
         if not 0 <= self.day_start_hour <= 23:
@@ -53,6 +56,8 @@ class Settings:
 
 
 _TYPES = {f.name: f.type for f in fields(Settings)}
+_KINDS = {"tuple[float, ...]": "a list of minutes, e.g. [1, 10]", "float": "a number",
+          "int": "a whole number", "bool": "true or false"}
 
 
 def load_settings(path: Path) -> tuple[Settings, dict[str, str]]:
@@ -86,7 +91,7 @@ def load_settings(path: Path) -> tuple[Settings, dict[str, str]]:
         else:
             ok = isinstance(value, bool)
         if not ok:
-            raise ValueError(f"{path}: {name} must be {expected}, not {value!r}")
+            raise ValueError(f"{path}: {name} must be {_KINDS[expected]}, not {value!r}")
         converted[name] = value
     try:
         settings = Settings(**converted)

@@ -106,15 +106,16 @@ def test_settings_from_a_file_say_where_each_value_came_from(tmp_path):
 
 @pytest.mark.parametrize("text, message", [
     ("desired_retenton = 0.9\n", "unknown setting.*desired_retenton"),
-    ('desired_retention = "high"\n', "desired_retention must be float, not 'high'"),
-    ("enable_fuzzing = 1\n", "enable_fuzzing must be bool"),
-    ("new_cards_per_day = 2.5\n", "new_cards_per_day must be int"),
-    ("new_cards_per_day = true\n", "new_cards_per_day must be int"),
+    ('desired_retention = "high"\n', "desired_retention must be a number, not 'high'"),
+    ("enable_fuzzing = 1\n", "enable_fuzzing must be true or false"),
+    ("new_cards_per_day = 2.5\n", "new_cards_per_day must be a whole number"),
+    ("new_cards_per_day = true\n", "new_cards_per_day must be a whole number"),
     ('learning_steps = ["1m"]\n', "learning_steps must be"),
     ("desired_retention = 1.5\n", "desired_retention must be between 0 and 1"),
     ("day_start_hour = 24\n", "day_start_hour must be 0-23"),
     ("learning_steps = [0]\n", "learning_steps must be positive minutes"),
-    ("maximum_interval = -1\n", "maximum_interval must not be negative"),
+    ("maximum_interval = 0\n", "maximum_interval must be at least 1 day"),
+    ("new_cards_per_day = -1\n", "new_cards_per_day must not be negative"),
     ("desired_retention = \n", ""),
 ])
 def test_bad_settings_name_the_file_and_the_key(tmp_path, text, message):
