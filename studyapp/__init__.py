@@ -1,3 +1,3 @@
-"""studyapp: terminal flashcards with FSRS scheduling and a runnable experiment behind every card."""
+"""studyapp: terminal flashcards, scheduled with FSRS, with a runnable experiment behind each."""
 
 __version__ = "0.1.0"

@@ -46,9 +46,10 @@ def backups_dir(database: Path) -> Path:
     return database.parent / "backups"
 
 
-def runs_dir() -> Path:
-    """Where experiment runs keep their logs: ``<data dir>/runs``."""
-    return data_dir() / "runs"
+def runs_dir(database: Path) -> Path:
+    """Where experiment runs recorded in ``database`` keep their logs: a ``runs/`` folder
+    beside it, like its backups."""
+    return database.parent / "runs"
 
 
 def config_path() -> Path:

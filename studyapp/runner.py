@@ -236,8 +236,9 @@ class ExperimentRun:
                 ...              # LogLine, Progress or Result
         run.status, run.returncode
 
-    and ``await run.cancel()`` from another task to stop it. ``runs_dir`` (default
-    :func:`studyapp.locations.runs_dir`) receives the raw output as ``<UTC start>-<card>.log``.
+    and ``await run.cancel()`` from another task to stop it. ``runs_dir`` (default: a ``runs``
+    folder beside the database, :func:`studyapp.locations.runs_dir`) receives the raw output
+    as ``<UTC start>-<card>.log``.
     Raises ``ValueError``/``UnsafeScriptError`` as :func:`build_argv` does.
     """
 
@@ -249,7 +250,7 @@ class ExperimentRun:
         self.extra_args = list(extra_args)
         self.smoke = smoke
         self.experiments_dir = experiments_dir or locations.experiments_dir()
-        self.runs_dir = runs_dir or locations.runs_dir()
+        self.runs_dir = runs_dir or locations.runs_dir(collection.store.path)
         self.argv = build_argv(card, self.extra_args, smoke=smoke,
                                experiments_dir=self.experiments_dir)
         self.splitter = LineSplitter(line_limit)

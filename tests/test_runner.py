@@ -88,7 +88,7 @@ def open_collection(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Collecti
     """A collection of one card per fixture (:data:`CARDS`) with its database in ``tmp_path``;
     run logs go to ``tmp_path/runs``."""
     make_experiments_dir(tmp_path, monkeypatch)
-    monkeypatch.setattr(locations, "runs_dir", lambda: tmp_path / "runs")
+    monkeypatch.setattr(locations, "runs_dir", lambda database: tmp_path / "runs")
     content = tmp_path / "content"
     content.mkdir()
     for card_id, (script, args) in CARDS.items():
