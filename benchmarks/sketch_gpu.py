@@ -20,8 +20,9 @@ from sketch_cpu import SHARED, print_report, run_classifier
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "experiments"))
 
-import sketches  # noqa: E402
 from q9_sketch_classifier import write_npz  # noqa: E402
+
+import sketches  # noqa: E402
 
 N_CLASSES = 345
 

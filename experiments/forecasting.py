@@ -279,10 +279,13 @@ def make_parser(description: str, experiment: str) -> argparse.ArgumentParser:
                       help="last date used (YYYY-MM-DD), e.g. 2020-02-29 to keep the COVID "
                            "collapse out of the CTA test split; default: the whole series")
     model = parser.add_argument_group("model and training")
-    model.add_argument("--window", type=int, default=56, help="input days per window")
-    model.add_argument("--units", type=int, default=32, help="units (or filters) per layer")
-    model.add_argument("--epochs", type=int, default=50, help="maximum training epochs")
-    model.add_argument("--patience", type=int, default=10,
+    model.add_argument("--window", type=protocol.positive_int, default=56,
+                       help="input days per window")
+    model.add_argument("--units", type=protocol.positive_int, default=32,
+                       help="units (or filters) per layer")
+    model.add_argument("--epochs", type=protocol.positive_int, default=50,
+                       help="maximum training epochs")
+    model.add_argument("--patience", type=protocol.positive_int, default=10,
                        help="early-stopping patience (epochs) on validation MAE")
     model.add_argument("--calendar", action=argparse.BooleanOptionalAction, default=True,
                        help="add day-of-year and day-of-week sin/cos input channels")

@@ -21,6 +21,7 @@ Output Sequences" (Figure 15-4).
 from __future__ import annotations
 
 import numpy as np
+
 import protocol
 
 SEQ2SEQ, SEQ2VEC, VEC2SEQ = "seq2seq", "seq2vec", "vec2seq"
@@ -99,20 +100,21 @@ def baseline_score(kind: str, train_targets: np.ndarray, test_targets: np.ndarra
 
 def main() -> None:
     parser = protocol.make_parser(__doc__, "q1_architectures")
-    parser.add_argument("--train-size", type=int, default=2000, help="training sequences per model")
-    parser.add_argument("--test-size", type=int, default=500, help="test sequences per model")
-    parser.add_argument("--time-steps", type=int, default=20, help="sequence length")
-    parser.add_argument("--units", type=int, default=32, help="recurrent units per model")
-    parser.add_argument("--epochs", type=int, default=30, help="training epochs per model")
-    parser.add_argument("--learning-rate", type=float, default=0.01, help="Adam's learning rate")
+    parser.add_argument("--train-size", type=protocol.positive_int, default=2000,
+                        help="training sequences per model")
+    parser.add_argument("--test-size", type=protocol.positive_int, default=500,
+                        help="test sequences per model")
+    parser.add_argument("--time-steps", type=protocol.positive_int, default=20,
+                        help="sequence length")
+    parser.add_argument("--units", type=protocol.positive_int, default=32,
+                        help="recurrent units per model")
+    parser.add_argument("--epochs", type=protocol.positive_int, default=30,
+                        help="training epochs per model")
+    parser.add_argument("--learning-rate", type=protocol.positive_float, default=0.01,
+                        help="Adam's learning rate")
     args = parser.parse_args()
     if args.smoke:
         args.train_size, args.test_size, args.epochs = 600, 200, 6
-    for name in ("train_size", "test_size", "time_steps", "units", "epochs"):
-        if getattr(args, name) < 1:
-            raise ValueError(f"--{name.replace('_', '-')} must be at least 1")
-    if args.learning_rate <= 0:
-        raise ValueError(f"--learning-rate must be positive, got {args.learning_rate}")
 
     protocol.quiet_tensorflow()
     import keras

@@ -16,6 +16,7 @@ Keras actually does, and that adding a time axis of length 1 (``[batch, 1, featu
 from __future__ import annotations
 
 import numpy as np
+
 import protocol
 
 LAYER_NAMES = ("SimpleRNN", "LSTM", "GRU")
@@ -49,14 +50,15 @@ def first_line(error: Exception) -> str:
 
 def main() -> None:
     parser = protocol.make_parser(__doc__, "q2_shapes")
-    parser.add_argument("--units", type=int, default=16, help="units U of every recurrent layer")
-    parser.add_argument("--batch", type=int, default=4, help="sequences per batch")
-    parser.add_argument("--time-steps", type=int, default=10, help="time steps per sequence")
-    parser.add_argument("--features", type=int, default=3, help="features per time step")
+    parser.add_argument("--units", type=protocol.positive_int, default=16,
+                        help="units U of every recurrent layer")
+    parser.add_argument("--batch", type=protocol.positive_int, default=4,
+                        help="sequences per batch")
+    parser.add_argument("--time-steps", type=protocol.positive_int, default=10,
+                        help="time steps per sequence")
+    parser.add_argument("--features", type=protocol.positive_int, default=3,
+                        help="features per time step")
     args = parser.parse_args()
-    for name in ("units", "batch", "time_steps", "features"):
-        if getattr(args, name) < 1:
-            raise ValueError(f"--{name.replace('_', '-')} must be at least 1")
 
     protocol.quiet_tensorflow()
     import keras

@@ -26,6 +26,7 @@ the training targets' mean. Géron, Hands-On Machine Learning
 from __future__ import annotations
 
 import numpy as np
+
 import protocol
 
 
@@ -65,18 +66,20 @@ def make_stack(flags: tuple[bool, ...], time_steps: int, units: int):
 
 def main() -> None:
     parser = protocol.make_parser(__doc__, "q3_return_sequences")
-    parser.add_argument("--train-size", type=int, default=2000, help="training sequences")
-    parser.add_argument("--test-size", type=int, default=500, help="test sequences")
-    parser.add_argument("--time-steps", type=int, default=20, help="sequence length")
+    parser.add_argument("--train-size", type=protocol.positive_int, default=2000,
+                        help="training sequences")
+    parser.add_argument("--test-size", type=protocol.positive_int, default=500,
+                        help="test sequences")
+    parser.add_argument("--time-steps", type=protocol.positive_int, default=20,
+                        help="sequence length")
     parser.add_argument("--delay", type=int, default=2, help="steps between an input and its echo")
-    parser.add_argument("--units", type=int, default=16, help="units per recurrent layer")
-    parser.add_argument("--epochs", type=int, default=15, help="training epochs per stack")
+    parser.add_argument("--units", type=protocol.positive_int, default=16,
+                        help="units per recurrent layer")
+    parser.add_argument("--epochs", type=protocol.positive_int, default=15,
+                        help="training epochs per stack")
     args = parser.parse_args()
     if args.smoke:
         args.train_size, args.test_size, args.epochs = 600, 200, 4
-    for name in ("train_size", "test_size", "time_steps", "units", "epochs"):
-        if getattr(args, name) < 1:
-            raise ValueError(f"--{name.replace('_', '-')} must be at least 1")
 
     protocol.quiet_tensorflow()
     import keras

@@ -16,6 +16,7 @@ for row vectors (a batch of x_t times the kernel, as Keras computes it).
 from __future__ import annotations
 
 import numpy as np
+
 import protocol
 
 EQUATIONS = """\
@@ -82,16 +83,16 @@ def lstm_forward(inputs: np.ndarray, kernel: np.ndarray, recurrent_kernel: np.nd
 
 def main() -> None:
     parser = protocol.make_parser(__doc__, "q6_lstm_cell")
-    parser.add_argument("--units", type=int, default=8, help="LSTM units")
-    parser.add_argument("--batch", type=int, default=4, help="sequences per batch")
-    parser.add_argument("--time-steps", type=int, default=12, help="time steps per sequence")
-    parser.add_argument("--features", type=int, default=3, help="features per time step")
-    parser.add_argument("--tolerance", type=float, default=1e-5,
+    parser.add_argument("--units", type=protocol.positive_int, default=8, help="LSTM units")
+    parser.add_argument("--batch", type=protocol.positive_int, default=4,
+                        help="sequences per batch")
+    parser.add_argument("--time-steps", type=protocol.positive_int, default=12,
+                        help="time steps per sequence")
+    parser.add_argument("--features", type=protocol.positive_int, default=3,
+                        help="features per time step")
+    parser.add_argument("--tolerance", type=protocol.positive_float, default=1e-5,
                         help="largest absolute difference that counts as a match")
     args = parser.parse_args()
-    for name in ("units", "batch", "time_steps", "features"):
-        if getattr(args, name) < 1:
-            raise ValueError(f"--{name.replace('_', '-')} must be at least 1")
 
     protocol.quiet_tensorflow()
     import keras

@@ -20,9 +20,9 @@ import time
 from pathlib import Path
 
 import numpy as np
-import sketches
 
 import protocol
+import sketches
 
 SHARED_SKETCHES = Path(__file__).resolve().parents[2] / "shared/data/sketchrnn"
 SPLITS = ("train", "validation", "test")
@@ -93,8 +93,9 @@ def load_splits(data_dir: Path, categories: list[str], tfds_dir: Path):
 
     Returns ``({split: (sketches list of [points, 3] int16, labels [n] int64)}, class names)``.
     """
-    import quickdraw_sketch_rnn
     import tensorflow_datasets as tfds
+
+    import quickdraw_sketch_rnn
 
     if os.environ.get("TFDS_DISABLE_PROGRESS_BAR"):
         tfds.disable_progress_bar()

@@ -37,3 +37,15 @@ def test_help_shows_the_common_options_without_importing_tensorflow(script):
     imported = {line.rsplit("|", 1)[-1].strip().split(".")[0]
                 for line in completed.stderr.splitlines() if line.startswith("import time:")}
     assert not imported & {"tensorflow", "keras", "tensorflow_datasets"}
+
+
+@pytest.mark.parametrize("script", ["q1_architectures.py", "q2_shapes.py",
+                                    "q3_return_sequences.py", "q4_forecast.py",
+                                    "q6_lstm_cell.py", "q7_conv1d.py"])
+def test_a_size_below_one_is_a_usage_error_not_a_traceback(script):
+    completed = subprocess.run([sys.executable, str(EXPERIMENTS / script), "--units", "0"],
+                               capture_output=True, text=True, timeout=60,
+                               stdin=subprocess.DEVNULL)
+    assert completed.returncode == 2
+    assert "--units: must be at least 1, not 0" in completed.stderr
+    assert "Traceback" not in completed.stderr
