@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from support import CONTENT, EXPERIMENTS
 
 from studyapp.cards import (
     Card,
@@ -19,6 +18,7 @@ from studyapp.cards import (
     load_deck,
     parse_card,
 )
+from support import CONTENT, EXPERIMENTS
 
 DECK_IDS = [
     "rnn-architectures", "rnn-tensor-shapes", "return-sequences", "seven-day-forecast",

@@ -15,7 +15,6 @@ from contextlib import aclosing
 from pathlib import Path
 
 import pytest
-from support import EXPERIMENTS
 
 from studyapp import locations, runner
 from studyapp.cards import Card, Experiment, UnsafeScriptError
@@ -32,6 +31,7 @@ from studyapp.runner import (
     run_headless,
     to_event,
 )
+from support import EXPERIMENTS
 
 FIXTURES = Path(__file__).parent / "fixtures" / "experiments"
 

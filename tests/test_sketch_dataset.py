@@ -13,8 +13,9 @@ from support import EXPERIMENTS, SHARED, require_tensorflow, shared_path
 require_tensorflow()
 sys.path.insert(0, str(EXPERIMENTS))
 
-import quickdraw_sketch_rnn  # noqa: E402
 import tensorflow_datasets as tfds  # noqa: E402
+
+import quickdraw_sketch_rnn  # noqa: E402
 
 SHARED_CATEGORIES = ("aaron_sheep", "omniglot", "short_kanji")
 SOURCE_SPLITS = quickdraw_sketch_rnn.quickdraw_sketch_rnn_dataset_builder.SPLITS
