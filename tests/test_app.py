@@ -356,8 +356,11 @@ async def test_the_footer_shows_only_the_keys_that_apply(deck, db, clock):
 
         await pilot.press("s")
         assert "reveal" in active() and "rate(3)" not in active() and "undo" not in active()
-        await pilot.press("enter")
-        assert "rate(3)" in active() and "reveal" not in active()
+        assert "bury" not in active(), "while typing, '-' goes into the answer"
+        await pilot.press("escape")
+        assert {"bury", "suspend", "edit"} <= active()
+        await pilot.press("space")
+        assert "rate(3)" in active() and "reveal" not in active() and "bury" in active()
         await pilot.press("3")
         assert "undo" in active()
 

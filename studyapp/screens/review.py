@@ -260,15 +260,17 @@ class ReviewScreen(Screen[None]):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         has_card = self.card_id is not None
+        # While the answer box has focus, single-character keys are typed into it.
+        typing = isinstance(self.focused, AnswerInput)
         if action == "reveal":
             return has_card and not self.revealed
         if action == "rate":
             return has_card and self.revealed
         if action in ("bury", "suspend", "edit"):
-            return has_card
+            return has_card and not typing
         if action == "experiment":
             card = self.current_card()
-            return card is not None and card.experiment is not None \
+            return card is not None and card.experiment is not None and not typing \
                 and experiment_screen_class() is not None
         if action == "undo":
             return bool(self.history)
