@@ -87,11 +87,16 @@ def test_extra_arguments_and_smoke_switch_change_the_command(collection):
     async def scenario():
         screen = screen_for(collection, "steps")
         async with Host(screen).run_test(size=(110, 40)) as pilot:
-            await pilot.click("#smoke")
+            def command() -> str:
+                return str(screen.query_one("#command", Static).render())
+
+            assert command().endswith("steps.py --smoke"), "a smoke run unless asked otherwise"
+            await pilot.press("s")
+            assert command().endswith("steps.py")
+            await pilot.press("s")
             await pilot.click("#extra")
             await pilot.press(*"--steps 2")
-            command = str(screen.query_one("#command", Static).render())
-            assert command.endswith("steps.py --steps 2 --smoke")
+            assert command().endswith("steps.py --steps 2 --smoke")
             await pilot.press("enter")  # submits the input
             await finish(pilot, screen)
             bar = screen.query_one("#progress", ProgressBar)

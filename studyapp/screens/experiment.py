@@ -1,7 +1,7 @@
 """Run a card's experiment and watch it: live log, progress, elapsed time, then its result.
 
-The command line is shown above an input for extra arguments and a smoke switch; ``r`` (or the
-Run button) starts it in an async worker around :class:`studyapp.runner.ExperimentRun`.
+The command line is shown above an input for extra arguments and a smoke switch (on by default,
+``s`` toggles it: a full run can take minutes); ``r`` (or the Run button) starts it in an async worker around :class:`studyapp.runner.ExperimentRun`.
 Log lines are collected and written to the ``Log`` every :data:`FLUSH_INTERVAL_S` in one batch,
 so a script printing thousands of lines a second keeps the UI responsive. ``Escape`` or ``c``
 cancels a running experiment (SIGTERM to its process group, SIGKILL after a grace period);
@@ -81,6 +81,7 @@ class ExperimentScreen(Screen):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("r", "run", "Run", id="experiment.run"),
+        Binding("s", "toggle_smoke", "Smoke on/off", id="experiment.smoke"),
         Binding("escape", "cancel", "Cancel", id="experiment.cancel"),
         Binding("c", "cancel", "Cancel", show=False, id="experiment.cancel_c"),
         Binding("escape", "back", "Back", id="experiment.back"),
@@ -109,7 +110,7 @@ class ExperimentScreen(Screen):
         with Horizontal(id="controls"):
             yield Input(placeholder="extra arguments, e.g. --epochs 5", id="extra")
             yield Label("smoke")
-            yield Switch(id="smoke")
+            yield Switch(value=True, id="smoke")  # a quick run unless asked otherwise
             yield Button("Run", id="run", variant="primary")
         with Horizontal(id="status-row"):
             yield ProgressBar(id="progress", show_eta=False)
@@ -159,7 +160,7 @@ class ExperimentScreen(Screen):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "cancel":
             return self.running
-        if action in ("run", "back"):
+        if action in ("run", "back", "toggle_smoke"):
             return not self.running
         return True
 
@@ -175,6 +176,11 @@ class ExperimentScreen(Screen):
             self._set_status(f"extra arguments: {error}", "-failed")
             return
         self.run_experiment(extra_args, self.query_one("#smoke", Switch).value)
+
+    def action_toggle_smoke(self) -> None:
+        """Switch between a smoke run (``--smoke``: tiny, quick) and the full experiment."""
+        smoke = self.query_one("#smoke", Switch)
+        smoke.value = not smoke.value
 
     def action_cancel(self) -> None:
         """Cancel the running experiment; its worker then reports "cancelled"."""
