@@ -245,7 +245,11 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_runs(args: argparse.Namespace) -> int:
     from studyapp.runner import format_runs, runs
 
-    print(format_runs(runs(_open(args), args.card_id)))
+    collection = _open(args)
+    recorded = runs(collection, args.card_id)
+    if args.card_id and not recorded:
+        collection.card(args.card_id)  # a typo is an error, not "no runs yet"
+    print(format_runs(recorded))
     return 0
 
 

@@ -212,6 +212,8 @@ def test_failures_exit_1_with_one_line(tmp_path, db, deck):
                    "no card with id 'no-such-card'")
     one_line_error(studyapp("rate", "lstm-cell", "good", "--at", "2999-01-01T00:00:00Z", db=db,
                             content=deck, expect=1), "is in the future")
+    one_line_error(studyapp("runs", "no-such-card", db=db, content=deck, expect=1),
+                   "no card with id 'no-such-card'")
     damaged = tmp_path / "damaged.db"
     damaged.write_bytes(b"\x00garbage" * 1000)
     one_line_error(studyapp("due", db=damaged, content=deck, expect=1),
