@@ -187,7 +187,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
     retention = "n/a" if stats.true_retention is None else f"{stats.true_retention:.1%}"
     print(f"true retention (last 30 days): {retention}")
     print("reviews per day (last 30 days): "
-          + ", ".join(f"{d:%m-%d} {n}" for d, n in stats.reviews_per_day if n) or "none")
+          + (", ".join(f"{d:%m-%d} {n}" for d, n in stats.reviews_per_day if n) or "none"))
     print("due on each of the next 7 days: " + ", ".join(f"{d:%a %m-%d} {n}" for d, n in week))
     return 0
 

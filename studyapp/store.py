@@ -90,7 +90,7 @@ def m001_cards_and_reviews(db: sqlite_utils.Database) -> None:
             difficulty REAL,
             due TEXT
         )""")
-    db.execute("CREATE INDEX reviews_card ON reviews(card_id, id)")
+    db.execute("CREATE INDEX reviews_card ON reviews(card_id, review_time)")
     db.execute("CREATE INDEX reviews_time ON reviews(review_time)")
 
 
@@ -458,7 +458,8 @@ class Store:
         before it (``None`` when the card was new), by review id."""
         return {row["id"]: row["before"] for row in self.db.query(
             "SELECT r.id, (SELECT p.state FROM reviews p WHERE p.card_id = r.card_id "
-            "AND p.id < r.id AND p.kind != 'practice' ORDER BY p.id DESC LIMIT 1) AS before "
+            "AND (p.review_time, p.id) < (r.review_time, r.id) AND p.kind != 'practice' "
+            "ORDER BY p.review_time DESC, p.id DESC LIMIT 1) AS before "
             "FROM reviews r WHERE r.kind = 'review' AND r.review_time >= ?", [to_text(since)])}
 
     def undo(self, card_id: str | None = None, *, review_id: int | None = None) -> Review:
@@ -493,11 +494,12 @@ class Store:
             return undone
 
     def _newest_row(self, card_id: str, kinds: tuple[str, ...]) -> dict:
-        """The card's newest log row of one of ``kinds``, or ``{}``."""
+        """The card's newest log row of one of ``kinds`` by review time, or ``{}``. By time, not
+        id: an import can add older reviews after newer ones."""
         marks = ", ".join("?" * len(kinds))
         return next(self.db.query(
             f"SELECT * FROM reviews WHERE card_id = ? AND kind IN ({marks}) "
-            "ORDER BY id DESC LIMIT 1", [card_id, *kinds]), {})
+            "ORDER BY review_time DESC, id DESC LIMIT 1", [card_id, *kinds]), {})
 
     def _restore_from_log(self, card_id: str) -> None:
         """Set the card's state to the state after its newest scheduling log row (or new), and

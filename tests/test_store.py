@@ -16,7 +16,7 @@ import fsrs
 import pytest
 import sqlite_utils
 
-from studyapp.scheduler import Rating, Scheduler, Settings
+from studyapp.scheduler import Rating, Scheduler, Settings, State
 from studyapp.store import EXPORT_COLUMNS, Store, StoreError, UndoRefused, migrations
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -423,3 +423,19 @@ def test_a_non_finite_state_is_never_written(store):
     assert log_rows(store) == log
     assert store.db.execute("SELECT count(*) FROM reviews WHERE stability IS NULL "
                             "AND kind = 'review'").fetchone()[0] == 0
+
+
+def test_importing_older_reviews_keeps_the_state_of_the_newest(tmp_path, store):
+    older = Store(tmp_path / "older.db")
+    rate(older, "lstm-cell", Rating.Good, T0 - timedelta(days=30))
+    older.export_reviews(tmp_path / "older.csv")
+    older.close()
+    for minutes in (0, 20, 24 * 60):
+        rate(store, "lstm-cell", Rating.Good, T0 + timedelta(minutes=minutes))
+    before = store.card_state("lstm-cell").fsrs_card
+    assert store.import_reviews(tmp_path / "older.csv") == (1, 0)
+    after = store.card_state("lstm-cell").fsrs_card
+    assert (after.state, after.due, after.stability) == (before.state, before.due,
+                                                         before.stability)
+    first_today = store.reviews("lstm-cell")[0]  # logged before the import, reviewed after it
+    assert store.previous_states(T0)[first_today.id] == State.Learning  # not new
