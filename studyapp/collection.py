@@ -176,9 +176,11 @@ class Collection:
         """Every card's row, today's counts, the study queue and the next due time, from one
         read of the database.
 
-        The queue holds learning and relearning cards that are due, then review cards due, then
-        new cards in deck order, within the daily limits; suspended and buried cards are left
-        out. Learning cards due later today count in ``counts.learning`` but wait in the queue.
+        The queue holds learning and relearning cards that are due, then review cards due today,
+        then new cards in deck order, within the daily limits; suspended and buried cards are
+        left out. As in Anki, a review card is due for its whole study day (its interval is in
+        days), while learning steps are minutes apart: learning cards due later today count in
+        ``counts.learning`` but join the queue only at their due time.
         """
         now = now or self.now()
         rows = self.overview(now)
@@ -190,7 +192,7 @@ class Collection:
             if row.state == NEW:
                 new.append(row)
             elif row.state == State.Review.name:
-                if row.due <= now:
+                if row.due < end_of_day:
                     review.append(row)
             elif row.due < end_of_day:
                 learning.append(row)

@@ -195,3 +195,22 @@ def test_stats_reviews_per_day_true_retention_and_due_per_day(deck_dir):
     assert stats.counts_by_state["New"] == 5
     assert sum(stats.counts_by_state.values()) == 9
     collection.close()
+
+
+def test_review_cards_are_due_all_their_study_day_within_the_review_limit(deck_dir):
+    collection = open_collection(deck_dir, maximum_reviews_per_day=1, new_cards_per_day=0)
+    first, second = collection.deck.ids[:2]
+    for card_id in (first, second):  # Good twice: out of the learning steps, into Review
+        collection.rate(card_id, Rating.Good, at=NOW)
+        collection.rate(card_id, Rating.Good, at=NOW + timedelta(minutes=10))
+    due = collection.store.card_state(first).fsrs_card.due
+    assert collection.store.card_state(first).fsrs_card.state == State.Review
+    early_that_day = collection.scheduler.day_start(collection.scheduler.study_day(due)) \
+        + timedelta(minutes=5)
+    assert early_that_day < due, "the exact due time is later that day"
+    assert collection.queue(early_that_day) == [first], "one review left within the limit of 1"
+    assert collection.counts(early_that_day).review == 1
+    collection.rate(first, Rating.Good, at=early_that_day)
+    assert collection.counts(early_that_day).review == 0
+    assert second not in collection.queue(early_that_day)
+    collection.close()
