@@ -51,6 +51,9 @@ def make_model(kind: str, window: int, n_features: int, horizon: int, units: int
         hidden = hidden[:, -1]  # the last step has seen the whole window
     else:
         if kind == "conv_gru":
+            # With an odd (window - kernel), the last stride would skip the newest day: drop
+            # the oldest one instead, so the last convolution ends on the last input step.
+            hidden = keras.layers.Cropping1D(((window - 4) % 2, 0))(hidden)
             hidden = keras.layers.Conv1D(units, kernel_size=4, strides=2, padding="valid",
                                          activation="relu")(hidden)
         elif kind != "gru":

@@ -12,7 +12,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from support import EXPERIMENTS, rows_by_first_cell, run_experiment, shared_path
+from support import (
+    EXPERIMENTS,
+    require_tensorflow,
+    rows_by_first_cell,
+    run_experiment,
+    shared_path,
+)
 
 sys.path.insert(0, str(EXPERIMENTS))
 import forecasting  # noqa: E402
@@ -220,3 +226,17 @@ def test_q7_smoke_run_measures_mae_parameters_and_speed(tmp_path):
     table, _details = result["tables"]
     assert [row[0] for row in table["rows"]] == ["gru", "conv_gru", "wavenet"]
     assert "what the numbers show: s/epoch: gru" in completed.stdout
+
+
+@pytest.mark.tensorflow
+@pytest.mark.parametrize("window", [20, 21])
+def test_q7_strided_conv_sees_the_newest_day_whatever_the_window(window):
+    require_tensorflow()
+    sys.path.insert(0, str(EXPERIMENTS))
+    import q7_conv1d
+
+    model = q7_conv1d.make_model("conv_gru", window, 1, 7, units=4, residual=False)
+    inputs = np.zeros((1, window, 1), "float32")
+    before = model(inputs).numpy()
+    inputs[0, -1, 0] = 10.0
+    assert not np.allclose(model(inputs).numpy(), before)
