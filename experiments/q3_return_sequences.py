@@ -78,6 +78,9 @@ def main() -> None:
     parser.add_argument("--epochs", type=protocol.positive_int, default=15,
                         help="training epochs per stack")
     args = parser.parse_args()
+    if not 0 <= args.delay < args.time_steps:
+        parser.error(f"--delay must be between 0 and --time-steps - 1 ({args.time_steps - 1}), "
+                     f"not {args.delay}")
     if args.smoke:
         args.train_size, args.test_size, args.epochs = 600, 200, 4
 
@@ -120,11 +123,12 @@ def main() -> None:
         metrics.update({f"{name}_initial_loss": initial_loss, f"{name}_loss": loss,
                         f"{name}_baseline_loss": baseline_loss,
                         f"{name}_output_ndim": len(model.output_shape)})
-        if model.output_shape[1:] == y_test.shape[1:]:
-            outcome = "trains"
-        else:
+        learned = loss < 0.5 * baseline_loss  # measured: at least halves the mean's error
+        if model.output_shape[1:] != y_test.shape[1:]:
             outcome = (f"no error: output {model.output_shape} is broadcast against targets "
                        f"{(None, *y_test.shape[1:])}, one value for every step")
+        else:
+            outcome = "trains" if learned else "builds, but did not learn the echo"
         print(f"{outcome}; test MSE {initial_loss:.4f} -> {loss:.4f} "
               f"(predicting the training mean: {baseline_loss:.4f})")
         rows.append([name, str(flags), str(model.output_shape), outcome,

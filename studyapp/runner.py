@@ -79,11 +79,6 @@ class Progress:
     total: int
     metrics: dict[str, float | None]
 
-    @property
-    def fraction(self) -> float:
-        """``step / total`` clipped to [0, 1]."""
-        return min(max(self.step / self.total, 0.0), 1.0)
-
 
 @dataclass(frozen=True)
 class Result:

@@ -9,6 +9,7 @@ import subprocess
 import sys
 
 import pytest
+
 from support import ROOT
 
 CORE = ["studyapp.cards", "studyapp.store", "studyapp.scheduler", "studyapp.collection",

@@ -67,6 +67,7 @@ def test_q3_correct_stacks_train_and_a_missing_flag_breaks_the_stack(tmp_path):
     assert rows["deep_seq2seq"]["output shape"] == "(None, 12, 1)"
     assert rows["deep_seq2vec"]["output shape"] == "(None, 1)"
     assert rows["broken_seq2vec"]["outcome"].startswith("error: ValueError")
+    assert rows["deep_seq2seq"]["outcome"] == rows["deep_seq2vec"]["outcome"] == "trains"
     assert rows["missing_top_seq2seq"]["output shape"] == "(None, 1)"
 
 

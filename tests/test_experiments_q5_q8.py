@@ -70,7 +70,9 @@ def test_q5_unclipped_relu_blows_up_and_clipped_tanh_stays_stable(tmp_path, seed
     memory = result["tables"][1]
     assert {(row[0], row[1]) for row in memory["rows"]} \
         == {(cell, 10) for cell in q5.MEMORY_CELLS}
-    assert all(metrics[f"{cell.lower()}_longest_solved"] in (0, 10) for cell in q5.MEMORY_CELLS)
+    for cell, _length, _mse, r2, _solved, *_rest in memory["rows"]:  # one length (10) in smoke
+        solved = r2 >= q5.SOLVED_R2
+        assert metrics[f"{cell.lower()}_longest_solved"] == (10 if solved else 0)
     norms = result["plots"][0]["series"]
     assert len(norms["tanh_clipped"]) == q5.SMOKE["steps"]  # every step finite, every step drawn
     (steps_csv,) = result["artifacts"]
@@ -111,7 +113,6 @@ def test_q8_temporal_models_beat_the_single_frame_baseline(tmp_path):
     metrics = result["metrics"]
     assert metrics["chance"] == 0.25
     accuracies = {kind: metrics[f"{kind}_accuracy"] for kind in q8.MODELS}
-    assert all(0 <= accuracy <= 1 for accuracy in accuracies.values())
     assert set(rows_by_first_cell(result["tables"][0])) == set(q8.MODELS)
     # measured in smoke, seeds 0-3: single frame 0.23-0.28, cnn_rnn 0.40-0.45, conv3d 0.55-0.96
     assert accuracies["cnn_rnn"] > accuracies["single_frame"] + 0.05

@@ -1,7 +1,8 @@
 """Run a card's experiment and watch it: live log, progress, elapsed time, then its result.
 
 The command line is shown above an input for extra arguments and a smoke switch (on by default,
-``s`` toggles it: a full run can take minutes); ``r`` (or the Run button) starts it in an async worker around :class:`studyapp.runner.ExperimentRun`.
+``s`` toggles it: a full run can take minutes); ``r`` (or the Run button) starts it in an async
+worker around :class:`studyapp.runner.ExperimentRun`.
 Log lines are collected and written to the ``Log`` every :data:`FLUSH_INTERVAL_S` in one batch,
 so a script printing thousands of lines a second keeps the UI responsive. ``Escape`` or ``c``
 cancels a running experiment (SIGTERM to its process group, SIGKILL after a grace period);
