@@ -24,7 +24,6 @@ This module imports TensorFlow/Keras only inside the functions that train models
 from __future__ import annotations
 
 import argparse
-import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field, replace
@@ -506,39 +505,18 @@ def fit(model, data: ForecastData, seq2seq: bool, epochs: int, patience: int,
     monitor = "val_last_step_mae" if seq2seq else "val_mae"
     model.compile(optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
                   loss=keras.losses.Huber(), metrics=metrics)
-    timer = EpochTimer()
+    from protocol import epoch_timer, progress_callback
+
+    timer = epoch_timer()
     stop = keras.callbacks.EarlyStopping(monitor=monitor, mode="min", patience=patience,
                                          restore_best_weights=True)
-    from protocol import progress_callback
-
     history = model.fit(data.train.X, train_y, validation_data=(data.valid.X, valid_y),
                         epochs=epochs, batch_size=batch_size, verbose=2,
-                        callbacks=[progress_callback(epochs, prefix), stop, timer.callback()])
+                        callbacks=[progress_callback(epochs, prefix), stop, timer])
     monitored = history.history[monitor]
     return {"epochs": len(monitored), "best_epoch": int(np.argmin(monitored)) + 1,
-            "seconds_per_epoch": float(np.median(timer.seconds[1:] or timer.seconds)),
+            "seconds_per_epoch": timer.seconds_per_epoch,
             "history": history.history}
-
-
-class EpochTimer:
-    """Wall-clock seconds of each training epoch, gathered by a Keras callback."""
-
-    def __init__(self) -> None:
-        self.seconds: list[float] = []
-
-    def callback(self):
-        import keras
-
-        timer = self
-
-        class _Timer(keras.callbacks.Callback):
-            def on_epoch_begin(self, epoch, logs=None):
-                self.start = time.perf_counter()
-
-            def on_epoch_end(self, epoch, logs=None):
-                timer.seconds.append(time.perf_counter() - self.start)
-
-        return _Timer()
 
 
 def forecast(model, data: ForecastData, seq2seq: bool) -> np.ndarray:

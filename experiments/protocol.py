@@ -188,6 +188,35 @@ def quiet_tensorflow() -> None:
     logging.getLogger("absl").setLevel(logging.ERROR)
 
 
+def epoch_timer():
+    """A ``keras.callbacks.Callback`` timing each epoch of ``fit`` (wall clock, seconds).
+
+    ``timer.seconds`` lists every epoch; ``timer.seconds_per_epoch`` is their median without the
+    first epoch, which also traces and compiles the model (with it when it is the only one).
+    """
+    import statistics
+    import time
+
+    import keras
+
+    class _EpochTimer(keras.callbacks.Callback):
+        def __init__(self) -> None:
+            super().__init__()
+            self.seconds: list[float] = []
+
+        def on_epoch_begin(self, epoch: int, logs: Mapping[str, float] | None = None) -> None:
+            self._started = time.perf_counter()
+
+        def on_epoch_end(self, epoch: int, logs: Mapping[str, float] | None = None) -> None:
+            self.seconds.append(time.perf_counter() - self._started)
+
+        @property
+        def seconds_per_epoch(self) -> float:
+            return statistics.median(self.seconds[1:] or self.seconds)
+
+    return _EpochTimer()
+
+
 def progress_callback(total_epochs: int, prefix: str = ""):
     """A ``keras.callbacks.Callback`` that emits one progress event per epoch.
 

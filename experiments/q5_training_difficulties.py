@@ -20,7 +20,6 @@ the mean (1.0) scores an MSE equal to the target variance, 2 x 1/12 = 1/6: the b
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -203,15 +202,14 @@ def run_memory_part(args, rng: np.random.Generator) -> dict[tuple[str, int], dic
             keras.utils.set_random_seed(args.seed)
             model = make_memory_model(cell, length, args.units)
             print(f"training {cell} on length {length}: {model.count_params()} parameters")
-            started = time.perf_counter()
+            timer = protocol.epoch_timer()
             history = model.fit(*train, validation_data=valid, epochs=args.epochs, batch_size=64,
-                                verbose=2, callbacks=[protocol.progress_callback(
+                                verbose=2, callbacks=[timer, protocol.progress_callback(
                                     args.epochs, prefix=f"{cell}_T{length}_")])
-            seconds = time.perf_counter() - started
             mse = float(history.history["val_loss"][-1])
             rows[cell, length] = {"mse": mse, "r2": 1 - mse / TARGET_VARIANCE,
                                   "parameters": model.count_params(),
-                                  "seconds_per_epoch": seconds / args.epochs}
+                                  "seconds_per_epoch": timer.seconds_per_epoch}
     return rows
 
 

@@ -20,8 +20,6 @@ of parameters and median seconds per training epoch measured in the same run:
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 
 import protocol
@@ -100,23 +98,6 @@ def make_model(kind: str, frames: int, size: int):
     return model
 
 
-def epoch_timer():
-    """A ``keras.callbacks.Callback`` whose ``seconds`` lists each epoch's wall-clock duration."""
-    import keras
-
-    class EpochTimer(keras.callbacks.Callback):
-        def on_train_begin(self, logs=None):
-            self.seconds = []
-
-        def on_epoch_begin(self, epoch, logs=None):
-            self.started = time.perf_counter()
-
-        def on_epoch_end(self, epoch, logs=None):
-            self.seconds.append(time.perf_counter() - self.started)
-
-    return EpochTimer()
-
-
 def parse_args():
     parser = protocol.make_parser(__doc__, "q8_video", seed=0)
     parser.add_argument("--frames", type=int, default=16,
@@ -167,13 +148,13 @@ def main() -> None:
             (x[:, middle] if kind == "single_frame" else x, y)
             for x, y in (data["train"], data["valid"], data["test"]))
         print(f"training {kind}: {model.count_params()} parameters")
-        timer = epoch_timer()
+        timer = protocol.epoch_timer()
         model.fit(x_train, y_train, validation_data=(x_valid, y_valid), epochs=args.epochs,
                   batch_size=args.batch_size, verbose=2,
                   callbacks=[timer, protocol.progress_callback(args.epochs, prefix=f"{kind}_")])
         _, accuracy = model.evaluate(x_test, y_test, verbose=0)
         rows[kind] = {"accuracy": float(accuracy), "parameters": model.count_params(),
-                      "seconds_per_epoch": float(np.median(timer.seconds))}
+                      "seconds_per_epoch": timer.seconds_per_epoch}
 
     chance = 1 / len(DIRECTIONS)
     metrics = {"chance": chance, "test_clips": args.train_size // 2}

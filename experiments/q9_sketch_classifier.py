@@ -222,21 +222,13 @@ def train(args) -> None:
                       loss="sparse_categorical_crossentropy",
                       metrics=["accuracy", keras.metrics.SparseTopKCategoricalAccuracy(
                           k=3, name="top3_accuracy")])
-    epoch_times = []
-
-    class Throughput(keras.callbacks.Callback):
-        def on_epoch_begin(self, epoch, logs=None):
-            self.start = time.perf_counter()
-
-        def on_epoch_end(self, epoch, logs=None):
-            epoch_times.append(time.perf_counter() - self.start)
-
+    timer = protocol.epoch_timer()
+    stop = keras.callbacks.EarlyStopping(monitor="val_accuracy", mode="max", patience=2,
+                                         restore_best_weights=True)
     history = model.fit(dataset("train", shuffle=True), validation_data=dataset("validation"),
                         epochs=args.epochs, verbose=2,
-                        callbacks=[Throughput(), protocol.progress_callback(args.epochs)])
-    # Throughput without the first epoch (tracing and compilation) when there is more than one.
-    timed = epoch_times[1:] or epoch_times
-    sketches_per_second = len(arrays["train"][1]) * len(timed) / sum(timed)
+                        callbacks=[timer, stop, protocol.progress_callback(args.epochs)])
+    sketches_per_second = len(arrays["train"][1]) / timer.seconds_per_epoch
 
     probabilities = model.predict(arrays["test"][0], batch_size=args.batch_size, verbose=0)
     test_labels = arrays["test"][1]
@@ -259,7 +251,7 @@ def train(args) -> None:
         "min_class_recall": float(np.nanmin(recall)),
         "length_baseline_accuracy": baseline_accuracy,
         "train_sketches_per_second": sketches_per_second,
-        "train_seconds": sum(epoch_times),
+        "train_seconds": sum(timer.seconds),
         "classes": n_classes,
         "train_sketches": len(arrays["train"][1]),
         "replicas": strategy.num_replicas_in_sync,

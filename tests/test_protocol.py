@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from support import EXPERIMENTS
+from support import EXPERIMENTS, require_tensorflow
 
 sys.path.insert(0, str(EXPERIMENTS))
 import protocol  # noqa: E402
@@ -114,3 +114,12 @@ def test_result_metrics_must_be_numbers(capsys):
 def test_details_table_keeps_numbers_and_writes_the_rest_as_text():
     details = protocol.details(unit="°C", best_model="seq2vec", epochs=3)
     assert details["rows"] == [["unit", "°C"], ["best_model", "seq2vec"], ["epochs", 3]]
+
+
+def test_epoch_timer_leaves_out_the_first_epoch_which_also_compiles():
+    require_tensorflow()
+    timer = protocol.epoch_timer()
+    timer.seconds.extend([5.0, 1.0, 3.0])
+    assert timer.seconds_per_epoch == 2.0
+    timer.seconds[:] = [4.0]
+    assert timer.seconds_per_epoch == 4.0
