@@ -42,7 +42,7 @@ def print_report(result: dict, seconds: float) -> None:
     print(f"wall clock: {seconds:.0f} s (training {metrics['train_seconds']:.0f} s)")
     for key in ("test_accuracy", "test_top3_accuracy", "min_class_recall",
                 "length_baseline_accuracy", "train_sketches_per_second", "train_sketches",
-                "classes", "device", "strategy"):
+                "classes"):
         print(f"{key}: {metrics[key]}")
     for table in result["tables"]:
         print(table["title"])
