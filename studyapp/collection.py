@@ -247,25 +247,15 @@ class Collection:
         """
         card = self.card(card_id)
 
-        def record(moment: datetime) -> Review:
-            def schedule(current: fsrs.Card | None, fsrs_id: int) -> fsrs.Card:
-                current = current or self.scheduler.new_card(fsrs_id, moment)
-                return self.scheduler.next_state(current, rating, moment, duration_ms)
+        def schedule(current: fsrs.Card | None, fsrs_id: int, moment: datetime) -> fsrs.Card:
+            current = current or self.scheduler.new_card(fsrs_id, moment)
+            return self.scheduler.next_state(current, rating, moment, duration_ms)
 
-            return self.store.record_review(
-                card_id, kind="practice" if practice else "review", rating=int(rating),
-                review_time=moment, duration_ms=duration_ms, content_hash=card.content_hash,
-                schedule=schedule)
-
-        if at is not None:
-            return record(at.astimezone(UTC))
-        try:
-            return record(self.now())
-        except ValueError:
-            # Another studyapp may have reviewed the card after this one read the clock, while
-            # it waited for the write lock: read the clock again. A clock that really moved
-            # back fails again.
-            return record(self.now())
+        return self.store.record_review(
+            card_id, kind="practice" if practice else "review", rating=int(rating),
+            # without ``at``, the clock is read under the write lock (see record_review)
+            review_time=self.now if at is None else at.astimezone(UTC),
+            duration_ms=duration_ms, content_hash=card.content_hash, schedule=schedule)
 
     def undo(self, card_id: str | None = None, *, review_id: int | None = None) -> Review:
         """Revert the newest review (of ``card_id``), or exactly ``review_id``.

@@ -388,16 +388,20 @@ class Store:
         return None if row is None else self._card_state(row)
 
     def record_review(
-        self, card_id: str, *, kind: str, rating: int, review_time: datetime,
-        duration_ms: int | None, content_hash: str | None,
-        schedule: Callable[[fsrs.Card | None, int], fsrs.Card],
+        self, card_id: str, *, kind: str, rating: int,
+        review_time: datetime | Callable[[], datetime], duration_ms: int | None,
+        content_hash: str | None,
+        schedule: Callable[[fsrs.Card | None, int, datetime], fsrs.Card],
     ) -> Review:
         """Record one rating in one write transaction and return the new log row.
 
-        ``schedule(current, fsrs_id)`` gets the card's current state (``None`` when new) read
-        inside the transaction and returns the state after the review; for ``kind="practice"``
-        it is not called and the schedule is left alone. Raises ``ValueError`` for a review dated
-        before the card's last review (the clock moved back) or a bad kind or rating.
+        ``review_time`` is an aware datetime or a clock; a clock is read once the write lock is
+        held, so a review by another process that held the lock meanwhile is never "later".
+        ``schedule(current, fsrs_id, review_time)`` gets the card's current state (``None`` when
+        new) read inside the transaction and returns the state after the review; for
+        ``kind="practice"`` it is not called and the schedule is left alone. Raises
+        ``ValueError`` for a review dated before the card's last review (the clock moved back)
+        or a bad kind or rating.
         """
         if kind not in ("review", "practice"):
             raise ValueError(f"kind must be 'review' or 'practice', not {kind!r}")
@@ -406,8 +410,10 @@ class Store:
         if duration_ms is not None and (not isinstance(duration_ms, int) or duration_ms < 0):
             raise ValueError(f"duration must be a non-negative number of milliseconds, "
                              f"not {duration_ms!r}")
-        when = to_text(review_time)
         with self._write():
+            if callable(review_time):
+                review_time = review_time()
+            when = to_text(review_time)
             row = self._ensure_card(card_id)
             current = _fsrs_card(row)
             newest = next(self.db.query(
@@ -416,7 +422,8 @@ class Store:
                 raise ValueError(
                     f"card {card_id!r}: review time {when} is before its last review at "
                     f"{newest}; has the clock moved back?")
-            after = current if kind == "practice" else schedule(current, row["fsrs_id"])
+            after = (current if kind == "practice"
+                     else schedule(current, row["fsrs_id"], review_time))
             columns = _state_columns(after)
             cursor = self.db.execute(
                 "INSERT INTO reviews (card_id, kind, rating, review_time, review_duration_ms, "

@@ -34,7 +34,7 @@ def store(tmp_path: Path) -> Iterator[Store]:
 def rate(store: Store, card_id: str, rating: Rating, at: datetime,
          scheduler: Scheduler = EXACT, kind: str = "review"):
     """Record one rating the way Collection.rate does, with ``scheduler``."""
-    def schedule(current: fsrs.Card | None, fsrs_id: int) -> fsrs.Card:
+    def schedule(current: fsrs.Card | None, fsrs_id: int, _at: datetime) -> fsrs.Card:
         return scheduler.next_state(current or scheduler.new_card(fsrs_id, at), rating, at)
 
     return store.record_review(card_id, kind=kind, rating=int(rating), review_time=at,
@@ -122,7 +122,7 @@ def test_a_failing_review_writes_nothing(store):
     rate(store, "lstm-cell", Rating.Good, T0)
     before, log = comparable(store), log_rows(store)
 
-    def broken(current, fsrs_id):
+    def broken(current, fsrs_id, at):
         raise RuntimeError("scheduler crashed mid-review")
 
     with pytest.raises(RuntimeError):
@@ -411,7 +411,7 @@ def test_a_non_finite_state_is_never_written(store):
     rate(store, "lstm-cell", Rating.Good, T0)
     log = log_rows(store)
 
-    def nan_schedule(current, fsrs_id):
+    def nan_schedule(current, fsrs_id, at):
         broken = EXACT.next_state(current, Rating.Good, T0 + timedelta(days=1))
         broken.stability = math.nan
         return broken
