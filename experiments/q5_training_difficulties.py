@@ -234,22 +234,24 @@ def parse_args():
     parser = protocol.make_parser(__doc__, "q5_training_difficulties", seed=0)
     parser.add_argument("--length", type=int, default=50,
                         help="sequence length T of the unstable-gradients part")
-    parser.add_argument("--steps", type=int, default=200,
+    parser.add_argument("--steps", type=protocol.positive_int, default=200,
                         help=f"SGD steps per gradient run (smoke: {SMOKE['steps']})")
-    parser.add_argument("--batch-size", type=int, default=32, help="sequences per SGD step")
-    parser.add_argument("--learning-rate", type=float, default=0.05,
+    parser.add_argument("--batch-size", type=protocol.positive_int, default=32,
+                        help="sequences per SGD step")
+    parser.add_argument("--learning-rate", type=protocol.positive_float, default=0.05,
                         help="SGD learning rate of the gradient runs (large on purpose)")
-    parser.add_argument("--recurrent-gain", type=float, default=1.5,
+    parser.add_argument("--recurrent-gain", type=protocol.positive_float, default=1.5,
                         help="gain of the orthogonal recurrent initializer (>1 makes ReLU explode)")
-    parser.add_argument("--clipnorm", type=float, default=1.0,
+    parser.add_argument("--clipnorm", type=protocol.positive_float, default=1.0,
                         help="gradient norm clipping of the clipped runs")
-    parser.add_argument("--units", type=int, default=32, help="recurrent units of every model")
+    parser.add_argument("--units", type=protocol.positive_int, default=32,
+                        help="recurrent units of every model")
     parser.add_argument("--lengths", default="5,10,20,40",
                         help="comma-separated lengths of the memory part "
                              f"(smoke: {SMOKE['lengths']})")
-    parser.add_argument("--epochs", type=int, default=10,
+    parser.add_argument("--epochs", type=protocol.positive_int, default=10,
                         help=f"epochs per memory model (smoke: {SMOKE['epochs']})")
-    parser.add_argument("--train-size", type=int, default=4000,
+    parser.add_argument("--train-size", type=protocol.positive_int, default=4000,
                         help=f"training sequences per memory length (smoke: {SMOKE['train_size']})")
     args = parser.parse_args()
     if args.smoke:
@@ -257,11 +259,8 @@ def parse_args():
             setattr(args, name, value)
     try:
         args.lengths = parse_lengths(args.lengths)
-        for name in ("length", "steps", "batch_size", "units", "epochs", "train_size"):
-            if getattr(args, name) < (2 if name == "length" else 1):
-                raise ValueError(f"--{name.replace('_', '-')} is too small: {getattr(args, name)}")
-        if args.learning_rate <= 0 or args.clipnorm <= 0 or args.recurrent_gain <= 0:
-            raise ValueError("--learning-rate, --clipnorm and --recurrent-gain must be positive")
+        if args.length < 2:
+            raise ValueError(f"--length must be at least 2, not {args.length}")
     except ValueError as error:
         parser.error(str(error))
     return args

@@ -111,15 +111,16 @@ def parse_args():
     parser.add_argument("--train-size", type=int, default=1200,
                         help="training clips; validation and test get a quarter and a half of it "
                              f"(smoke: {SMOKE['train_size']})")
-    parser.add_argument("--epochs", type=int, default=8,
+    parser.add_argument("--epochs", type=protocol.positive_int, default=8,
                         help=f"training epochs per model (smoke: {SMOKE['epochs']})")
-    parser.add_argument("--batch-size", type=int, default=32, help="clips per training step")
+    parser.add_argument("--batch-size", type=protocol.positive_int, default=32,
+                        help="clips per training step")
     args = parser.parse_args()
     if args.smoke:
         for name, value in SMOKE.items():
             setattr(args, name, value)
-    if min(args.epochs, args.batch_size) < 1 or args.train_size < 8:
-        parser.error("--train-size must be at least 8, --epochs and --batch-size positive")
+    if args.train_size < 8:
+        parser.error(f"--train-size must be at least 8, not {args.train_size}")
     try:  # one throwaway clip checks --frames, --size, --distractors and --noise together
         make_clips(1, args.frames, args.size, args.distractors, args.noise, np.random.default_rng())
     except ValueError as error:

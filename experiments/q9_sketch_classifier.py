@@ -37,30 +37,29 @@ def parse_args():
                         help="categories to use (default: every .npz in --data-dir)")
     parser.add_argument("--tfds-dir", type=Path, default=None,
                         help="TFDS data_dir for the prepared dataset (default: OUTPUT_DIR/tfds)")
-    parser.add_argument("--max-length", type=int, default=100,
+    parser.add_argument("--max-length", type=protocol.positive_int, default=100,
                         help="points per sketch after cropping or zero-padding (all splits)")
     parser.add_argument("--model", choices=("book", "tutorial"), default="book",
                         help="book: Conv1D 32/64/128 + LSTM; tutorial: Conv1D + 2 BiLSTM")
-    parser.add_argument("--epochs", type=int, default=6, help="training epochs")
-    parser.add_argument("--batch-size", type=int, default=128, help="global batch size")
-    parser.add_argument("--learning-rate", type=float, default=2e-3, help="Adam learning rate")
-    parser.add_argument("--max-per-class", type=int, default=None,
+    parser.add_argument("--epochs", type=protocol.positive_int, default=6, help="training epochs")
+    parser.add_argument("--batch-size", type=protocol.positive_int, default=128,
+                        help="global batch size")
+    parser.add_argument("--learning-rate", type=protocol.positive_float, default=2e-3,
+                        help="Adam learning rate")
+    parser.add_argument("--max-per-class", type=protocol.positive_int, default=None,
                         help="cap on training sketches per class (default: all)")
     parser.add_argument("--strategy", choices=("auto", "default", "mirrored", "multiworker"),
                         default="auto", help="tf.distribute strategy; auto: mirrored when more "
                         "than one GPU (or logical CPU) is visible; multiworker reads TF_CONFIG")
-    parser.add_argument("--logical-cpus", type=int,
-                        default=int(os.environ.get("Q9_LOGICAL_CPUS", 1)),
+    parser.add_argument("--logical-cpus", type=protocol.positive_int,
+                        default=os.environ.get("Q9_LOGICAL_CPUS", "1"),
                         help="split the CPU into this many logical devices (env Q9_LOGICAL_CPUS)")
     parser.add_argument("--predict", type=Path, default=None,
                         help="a .npz of stroke-3 sketches to classify with --model-path")
     parser.add_argument("--model-path", type=Path, default=None,
                         help="saved .keras model for --predict "
                              "(default: OUTPUT_DIR/sketch_classifier.keras)")
-    args = parser.parse_args()
-    if args.max_length < 1 or args.epochs < 1 or args.batch_size < 1 or args.logical_cpus < 1:
-        parser.error("--max-length, --epochs, --batch-size and --logical-cpus must be >= 1")
-    return args
+    return parser.parse_args()
 
 
 def write_npz(path: Path, splits: dict[str, list[np.ndarray]]) -> None:

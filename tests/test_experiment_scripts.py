@@ -39,13 +39,16 @@ def test_help_shows_the_common_options_without_importing_tensorflow(script):
     assert not imported & {"tensorflow", "keras", "tensorflow_datasets"}
 
 
-@pytest.mark.parametrize("script", ["q1_architectures.py", "q2_shapes.py",
-                                    "q3_return_sequences.py", "q4_forecast.py",
-                                    "q6_lstm_cell.py", "q7_conv1d.py"])
-def test_a_size_below_one_is_a_usage_error_not_a_traceback(script):
-    completed = subprocess.run([sys.executable, str(EXPERIMENTS / script), "--units", "0"],
+@pytest.mark.parametrize(("script", "option"), [
+    ("q1_architectures.py", "--units"), ("q2_shapes.py", "--units"),
+    ("q3_return_sequences.py", "--units"), ("q4_forecast.py", "--units"),
+    ("q5_training_difficulties.py", "--units"), ("q6_lstm_cell.py", "--units"),
+    ("q7_conv1d.py", "--units"), ("q8_video.py", "--epochs"),
+    ("q9_sketch_classifier.py", "--batch-size")])
+def test_a_size_below_one_is_a_usage_error_not_a_traceback(script, option):
+    completed = subprocess.run([sys.executable, str(EXPERIMENTS / script), option, "0"],
                                capture_output=True, text=True, timeout=60,
                                stdin=subprocess.DEVNULL)
     assert completed.returncode == 2
-    assert "--units: must be at least 1, not 0" in completed.stderr
+    assert f"{option}: must be at least 1, not 0" in completed.stderr
     assert "Traceback" not in completed.stderr

@@ -233,9 +233,8 @@ def test_q7_smoke_run_measures_mae_parameters_and_speed(tmp_path):
 def test_q7_strided_conv_sees_the_newest_day_whatever_the_window(window):
     require_tensorflow()
     sys.path.insert(0, str(EXPERIMENTS))
-    import q7_conv1d
-
     import keras
+    import q7_conv1d
 
     model = q7_conv1d.make_model("conv_gru", window, 1, 7, units=4, residual=False)
     conv = next(layer for layer in model.layers if isinstance(layer, keras.layers.Conv1D))
