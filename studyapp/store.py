@@ -311,7 +311,9 @@ class Store:
 
     def _check_schema(self, existed: bool) -> None:
         """Refuse, without writing, a database of a newer studyapp or of another program."""
-        known = {m.name for m in migrations._migrations}
+        # Every step this studyapp knows is pending on an empty database (public API; the list
+        # itself is private to sqlite-utils).
+        known = {m.name for m in migrations.pending(sqlite_utils.Database(memory=True))}
         applied = {m.name for m in migrations.applied(self.db)}
         if applied - known:
             raise StoreError(
