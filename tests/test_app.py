@@ -328,6 +328,31 @@ async def test_undo_is_refused_when_another_process_reviewed_the_card(deck, db, 
 
 
 @sync
+async def test_a_rating_that_cannot_be_saved_is_said_and_the_card_stays(deck, db, clock):
+    """Another studyapp, its clock ahead, reviewed this card: ours cannot log an earlier one."""
+    recorder = Recorder()
+    app = StudyApp(deck, db, clock=clock)
+    async with app.run_test(message_hook=recorder) as pilot:
+        collection = await opened(app, pilot)
+        await pilot.press("s", "enter")
+        screen = review_screen(app)
+        shown = screen.card_id
+        other = Collection.open(deck, db, clock=lambda: clock.now + timedelta(hours=1))
+        try:
+            other.rate(shown, Rating.Good)
+        finally:
+            other.close()
+        await pilot.press("3")
+        assert "Rating not saved" in recorder.texts()
+        assert "clock moved back" in recorder.texts()
+        assert screen.card_id == shown and screen.revealed and app.session_reviews == []
+        assert len(collection.store.reviews(shown)) == 1
+        clock.now += timedelta(hours=2)
+        await pilot.press("3")
+        assert len(collection.store.reviews(shown)) == 2 and screen.card_id != shown
+
+
+@sync
 async def test_a_second_instance_is_told_and_still_works(deck, db, clock):
     held = InstanceLock(db)  # another studyapp (flock is per open file, so this counts)
     assert held.acquired

@@ -305,11 +305,17 @@ class ReviewScreen(Screen[None]):
     def action_rate(self, value: int) -> None:
         if self.card_id is None or not self.revealed:
             return
+        from studyapp.collection import StoreError
         from studyapp.scheduler import Rating
 
         duration_ms = int((time.monotonic() - self.shown_at) * 1000)
-        review = self.collection.rate(self.card_id, Rating(value), duration_ms=duration_ms,
-                                      practice=self.mode == "practice")
+        try:
+            review = self.collection.rate(self.card_id, Rating(value), duration_ms=duration_ms,
+                                          practice=self.mode == "practice")
+        except (StoreError, ValueError) as error:  # e.g. a full disk, a clock moved back
+            self.notify(f"{error}\nThe card stays here: rate it again once that is fixed.",
+                        title="Rating not saved", severity="error", timeout=15)
+            return
         self.history.append(review)
         if self.mode == "study" and review.due is not None \
                 and review.due - review.review_time <= LEARN_AHEAD:
