@@ -323,14 +323,14 @@ class ReviewScreen(Screen[None]):
         self.next_card()
 
     def action_undo(self) -> None:
-        from studyapp.collection import UndoRefused
+        from studyapp.collection import StoreError
 
         if not self.history:
             return
         review = self.history[-1]
         try:
             self.collection.undo(review_id=review.id)
-        except UndoRefused as error:
+        except StoreError as error:  # UndoRefused (reviewed since elsewhere), or a full disk
             self.notify(f"Cannot undo: {error}", title="Undo refused", severity="error",
                         timeout=8)
             return
