@@ -27,8 +27,7 @@ SCRIPT = Path(__file__).resolve().parents[1] / "experiments" / "q4_forecast.py"
 
 def run_seed(seed: int, extra: list[str]) -> tuple[dict, str]:
     """Run the script for one seed; return its result event's metrics and the best model."""
-    env = {**os.environ, "TF_ENABLE_ONEDNN_OPTS": "0", "CUDA_VISIBLE_DEVICES": "",
-           "TF_CPP_MIN_LOG_LEVEL": "2"}
+    env = {**os.environ, "TF_ENABLE_ONEDNN_OPTS": "0", "CUDA_VISIBLE_DEVICES": ""}
     with tempfile.TemporaryDirectory() as output_dir:
         completed = subprocess.run(
             [sys.executable, "-u", str(SCRIPT), "--seed", str(seed), "--output-dir", output_dir,

@@ -18,8 +18,8 @@ Events:
     "y_label", "series": {name: [[x, y], ...]}}``; ``artifacts`` are absolute paths of files the
     run saved. The TUI draws the tables and plots in the terminal.
 
-This module imports neither TensorFlow nor Keras at import time, so ``--help`` is instant and the
-runner's tests need no TensorFlow.
+This module imports neither TensorFlow nor Keras at import time (only :func:`quiet_tensorflow`
+does), so ``--help`` is instant and the runner's tests need no TensorFlow.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ import argparse
 import json
 import math
 import os
+import re
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -159,15 +160,21 @@ def positive_float(text: str) -> float:
     return value
 
 
+class HelpFormatter(argparse.RawDescriptionHelpFormatter,
+                    argparse.ArgumentDefaultsHelpFormatter):
+    """``--help`` keeps the description's layout and shows every option's default."""
+
+
 def make_parser(description: str, experiment: str, seed: int = 42) -> argparse.ArgumentParser:
     """An ``argparse`` parser with the options every script shares.
 
     ``--seed`` (fixed default), ``--smoke`` (a tiny run for a laptop CPU, well under a minute)
     and ``--output-dir``. Help texts show defaults. ``description`` is usually the script's
-    ``__doc__``.
+    ``__doc__``: it is shown with its own line breaks and lists, and its reStructuredText
+    literals (double backquotes) as single backquotes.
     """
-    parser = argparse.ArgumentParser(
-        description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser = argparse.ArgumentParser(description=description.replace("``", "`"),
+                                     formatter_class=HelpFormatter)
     parser.add_argument("--seed", type=int, default=seed,
                         help="random seed for NumPy, Python and TensorFlow")
     parser.add_argument("--smoke", action="store_true",
@@ -177,13 +184,40 @@ def make_parser(description: str, experiment: str, seed: int = 42) -> argparse.A
     return parser
 
 
+TENSORFLOW_START_NOISE = re.compile(
+    r"All log messages before absl::InitializeLog|\] oneDNN custom operations are on"
+    r"|cudart_stub\.cc.*Could not find cuda drivers|cpu_feature_guard\.cc|^To enable the following"
+    r" instructions")
+"""Lines TensorFlow's C++ libraries print to stderr while they load, whatever the log level."""
+
+
 def quiet_tensorflow() -> None:
-    """Silence TensorFlow's C++ log noise and progress bars. Call before importing TensorFlow."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    """Silence TensorFlow's log noise and progress bars, then import TensorFlow.
+
+    ``TF_CPP_MIN_LOG_LEVEL=3`` (unless set) also hides ``failed call to cuInit`` on machines
+    without a GPU; real errors still reach Python as exceptions. The lines its libraries print
+    while loading, before any log level applies (:data:`TENSORFLOW_START_NOISE`), are dropped;
+    any other stderr output of the import is passed on.
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     os.environ.setdefault("TFDS_DISABLE_PROGRESS_BAR", "1")  # read by our dataset code
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
     import logging
+    import tempfile
 
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), 2)  # the C++ code writes to file descriptor 2, not sys.stderr
+        try:
+            import tensorflow  # noqa: F401
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            captured.seek(0)
+            for line in captured.read().decode(errors="replace").splitlines(keepends=True):
+                if not TENSORFLOW_START_NOISE.search(line):
+                    sys.stderr.write(line)
     logging.getLogger("tensorflow").setLevel(logging.ERROR)
     logging.getLogger("absl").setLevel(logging.ERROR)
 

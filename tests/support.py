@@ -51,7 +51,7 @@ def run_experiment(script: str, *args: str, output_dir: Path, timeout: float = 2
     """
     require_tensorflow()
     full_env = {**os.environ, "TF_ENABLE_ONEDNN_OPTS": "0", "CUDA_VISIBLE_DEVICES": "",
-                "TF_CPP_MIN_LOG_LEVEL": "2", **(env or {})}
+                **(env or {})}
     completed = subprocess.run(
         [sys.executable, "-u", str(EXPERIMENTS / script), "--output-dir", str(output_dir), *args],
         stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout, env=full_env,

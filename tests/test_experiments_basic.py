@@ -29,7 +29,7 @@ def test_q1_each_kind_has_its_shapes_and_beats_its_baseline(tmp_path):
 
 @pytest.mark.tensorflow
 def test_q2_output_and_state_shapes_follow_the_flags(tmp_path):
-    result, _ = run_experiment("q2_shapes.py", "--smoke", "--units", "5", "--batch", "3",
+    result, completed = run_experiment("q2_shapes.py", "--smoke", "--units", "5", "--batch", "3",
                                "--time-steps", "7", "--features", "2", output_dir=tmp_path)
     metrics = result["metrics"]
     assert (metrics["units"], metrics["ndim_with_return_sequences"], metrics["ndim_without"]) \
@@ -42,6 +42,9 @@ def test_q2_output_and_state_shapes_follow_the_flags(tmp_path):
         assert n_states == expected_states
         assert states == (", ".join(["(3, 5)"] * n_states) or "-")
     assert metrics["max_abs_diff_last_output_vs_h"] < 1e-6
+    # TensorFlow's start-up lines (printed before any log level applies) are filtered out
+    assert "absl::InitializeLog" not in completed.stderr
+    assert "cuInit" not in completed.stderr
 
     two_d = result["tables"][1]["rows"]
     assert [row[1] for row in two_d] == ["(3, 2)", "(3, 1, 2)"] * 3

@@ -242,7 +242,7 @@ def test_q7_strided_conv_sees_the_newest_day_whatever_the_window(window):
     # A kernel of ones makes the last convolution step the (ReLU of the) sum of the days it
     # covers, so it is non-zero exactly when it covers the newest day.
     conv.set_weights([np.ones_like(kernel), np.zeros_like(bias)])
-    features = keras.Model(model.inputs, conv.output)
+    features = keras.Model(model.input, conv.output)
     inputs = np.zeros((1, window, 1), "float32")
     inputs[0, -1, 0] = 10.0
     assert features(inputs).numpy()[0, -1].min() == pytest.approx(10.0)
