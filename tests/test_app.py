@@ -6,6 +6,8 @@ import asyncio
 import functools
 import gc
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -434,3 +436,62 @@ async def test_the_app_shows_why_the_database_cannot_be_opened(deck, tmp_path, c
         banner = app.screen.query_one("#problems", Static)
         assert banner.display and "not a usable studyapp database" in str(banner.render())
     assert bad.read_bytes() == b"this is not sqlite" * 100
+
+
+@contextmanager
+def writes_fail(collection: Collection) -> Iterator[None]:
+    """Every write through ``collection`` fails as on a read-only database file, even as root
+    (where file modes stop no write): SQLite's ``query_only`` on the app's own connection
+    refuses each write with "attempt to write a readonly database"; reads still work."""
+    collection.store.db.execute("PRAGMA query_only = ON")
+    try:
+        yield
+    finally:
+        collection.store.db.execute("PRAGMA query_only = OFF")
+
+
+@sync
+async def test_a_database_that_cannot_be_written_is_said_and_the_review_goes_on(deck, db, clock):
+    recorder = Recorder()
+    app = StudyApp(deck, db, clock=clock)
+    async with app.run_test(size=(80, 24), message_hook=recorder) as pilot:
+        collection = await opened(app, pilot)
+        await pilot.press("s", "enter", "3")
+        screen = review_screen(app)
+        rated = app.session_reviews[-1].card_id
+        shown = screen.card_id
+        with writes_fail(collection):
+            await pilot.press("ctrl+z")
+            assert screen.card_id == shown and len(app.session_reviews) == 1
+            await pilot.press("enter", "3")
+            assert screen.card_id == shown and screen.revealed, "the card stays to be rated"
+            await pilot.press("minus")
+            await pilot.press("at")
+            assert screen.card_id == shown
+        titles = [n.title for n in recorder.notifications if n.severity == "error"]
+        assert titles == ["Undo refused", "Rating not saved", "Not buried", "Not suspended"]
+        assert all("cannot write the database" in n.message for n in recorder.notifications
+                   if n.severity == "error")
+        assert [r.card_id for r in collection.store.reviews()] == [rated]
+        row = next(r for r in collection.overview() if r.card.id == shown)
+        assert not row.buried and not row.suspended
+
+        await pilot.press("3")  # writable again: nothing was lost, the session goes on
+        assert len(collection.store.reviews()) == 2 and screen.card_id != shown
+
+
+@sync
+async def test_suspending_on_a_database_that_cannot_be_written_is_said(deck, db, clock):
+    recorder = Recorder()
+    app = StudyApp(deck, db, clock=clock)
+    async with app.run_test(message_hook=recorder) as pilot:
+        collection = await opened(app, pilot)
+        table = app.screen.query_one("#cards", DataTable)
+        first = collection.deck.ids[0]
+        with writes_fail(collection):
+            await pilot.press("at")
+        assert "Not saved: " in recorder.texts()
+        assert "cannot write the database" in recorder.texts()
+        assert isinstance(app.screen, DeckScreen) and table.get_row(first)[5] == ""
+        await pilot.press("at")
+        assert table.get_row(first)[5] == "susp"

@@ -7,6 +7,7 @@ import asyncio
 import time
 
 import pytest
+from test_app import Recorder, writes_fail
 from test_runner import alive, open_collection
 from textual.app import App
 from textual.widgets import DataTable, Log, ProgressBar, Static
@@ -196,3 +197,29 @@ def test_quitting_the_app_stops_the_experiment(collection):
     while any(map(alive, pids)) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not any(map(alive, pids))
+
+
+def test_a_database_that_cannot_record_the_run_is_said_and_the_screen_stays(collection):
+    recorder = Recorder()
+
+    async def scenario():
+        screen = screen_for(collection, "slow")
+        async with Host(screen).run_test(size=(80, 24), message_hook=recorder) as pilot:
+            with writes_fail(collection):
+                await pilot.press("r")  # the run's start cannot be recorded
+                await finish(pilot, screen)
+            assert "Run not recorded" in recorder.texts()
+            assert "could not record the run" in status(screen)
+            assert runner.runs(collection) == []
+
+            await pilot.press("r")
+            await wait_until(pilot, lambda: screen.query_one("#progress", ProgressBar).progress)
+            with writes_fail(collection):
+                await pilot.press("c")  # nor can its end
+                await finish(pilot, screen)
+            assert recorder.texts().count("Run not recorded") == 2
+            assert not screen.running and not alive(screen.run.pid)
+            assert screen.app.screen is screen
+            assert "cannot write the database" in recorder.texts()
+
+    asyncio.run(scenario())

@@ -12,6 +12,7 @@ from textual.screen import Screen
 from textual.widgets import Static
 
 from studyapp.messages import CollectionChanged
+from studyapp.screens.store_errors import reports_store_errors
 from studyapp.widgets.deck_table import DeckTable
 from studyapp.widgets.key_footer import KeyFooter
 
@@ -187,6 +188,7 @@ class DeckScreen(Screen[None]):
 
         self.app.push_screen(StatsScreen())
 
+    @reports_store_errors("Not saved")
     def action_toggle_suspend(self) -> None:
         card_id = self.selected_card_id()
         collection = self.collection

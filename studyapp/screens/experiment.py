@@ -44,6 +44,7 @@ from studyapp import runner
 from studyapp.cards import Card
 from studyapp.plaintext import format_duration, format_value
 from studyapp.runner import ExperimentRun, LogLine, Progress, Result
+from studyapp.screens.store_errors import notify_store_error
 
 if TYPE_CHECKING:
     from studyapp.collection import Collection
@@ -224,9 +225,18 @@ class ExperimentScreen(Screen):
         self._show_end(run)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        """Show why a run could not start or failed (no TensorFlow, unsafe script...)."""
-        if event.worker.group == "experiment" and event.state == WorkerState.ERROR:
-            self._set_status(f"error: {event.worker.error}", "-failed")
+        """Show why a run could not start or failed (no TensorFlow, unsafe script...); a
+        database that cannot record the run's start or end says so in a notification."""
+        if event.worker.group != "experiment" or event.state != WorkerState.ERROR:
+            return
+        from studyapp.collection import StoreError
+
+        error = event.worker.error
+        if isinstance(error, StoreError):
+            notify_store_error(self, error, "Run not recorded")
+            self._set_status("error: the database could not record the run", "-failed")
+        else:
+            self._set_status(f"error: {error}", "-failed")
 
     def _reset(self) -> None:
         self.query_one("#log", Log).clear()

@@ -23,6 +23,7 @@ from textual.screen import Screen
 from textual.widgets import Button, Input, Static
 
 from studyapp.messages import CollectionChanged
+from studyapp.screens.store_errors import reports_store_errors
 from studyapp.widgets.key_footer import KeyFooter
 from studyapp.widgets.markdown_view import MarkdownView
 from studyapp.widgets.rating_bar import RATING_LABELS, RatingBar
@@ -302,38 +303,30 @@ class ReviewScreen(Screen[None]):
         body.scroll_to_region(region._replace(height=min(region.height, body.size.height // 2)),
                               animate=False)
 
+    # ValueError: this review would come before one another studyapp logged (a clock behind).
+    @reports_store_errors("Rating not saved", also=(ValueError,),
+                          hint="The card stays here: rate it again once that is fixed.")
     def action_rate(self, value: int) -> None:
         if self.card_id is None or not self.revealed:
             return
-        from studyapp.collection import StoreError
         from studyapp.scheduler import Rating
 
         duration_ms = int((time.monotonic() - self.shown_at) * 1000)
-        try:
-            review = self.collection.rate(self.card_id, Rating(value), duration_ms=duration_ms,
-                                          practice=self.mode == "practice")
-        except (StoreError, ValueError) as error:  # e.g. a full disk, a clock moved back
-            self.notify(f"{error}\nThe card stays here: rate it again once that is fixed.",
-                        title="Rating not saved", severity="error", timeout=15)
-            return
+        review = self.collection.rate(self.card_id, Rating(value), duration_ms=duration_ms,
+                                      practice=self.mode == "practice")
         self.history.append(review)
         if self.mode == "study" and review.due is not None \
                 and review.due - review.review_time <= LEARN_AHEAD:
             self.queue.append(self.card_id)  # Again on a learning step: see it again today
         self.next_card()
 
+    @reports_store_errors("Undo refused")  # UndoRefused (reviewed since elsewhere), a full disk
     def action_undo(self) -> None:
-        from studyapp.collection import StoreError
-
         if not self.history:
             return
         review = self.history[-1]
         try:
             self.collection.undo(review_id=review.id)
-        except StoreError as error:  # UndoRefused (reviewed since elsewhere), or a full disk
-            self.notify(f"Cannot undo: {error}", title="Undo refused", severity="error",
-                        timeout=8)
-            return
         except LookupError as error:
             self.history.pop()
             self.notify(f"Nothing to undo: {error}", severity="warning")
@@ -347,6 +340,7 @@ class ReviewScreen(Screen[None]):
         self.notify(f"Undid {RATING_LABELS.get(review.rating or 0, review.kind)}", timeout=2)
         self.next_card()
 
+    @reports_store_errors("Not buried")
     def action_bury(self) -> None:
         card = self.current_card()
         if card is None:
@@ -355,6 +349,7 @@ class ReviewScreen(Screen[None]):
         self.notify(f"Buried until {until.astimezone():%a %H:%M}", timeout=3)
         self.next_card()
 
+    @reports_store_errors("Not suspended")
     def action_suspend(self) -> None:
         card = self.current_card()
         if card is None:
