@@ -138,6 +138,10 @@ class CardProblem:
         return f"{where}: {self.message}"
 
 
+class EmptyDeckError(ValueError):
+    """A deck folder that holds no card files: most likely the wrong folder."""
+
+
 class CardFileError(ValueError):
     """A card file that cannot become a :class:`Card`; ``problems`` says why, line by line."""
 
@@ -202,7 +206,8 @@ class ParseCache:
     is missing, damaged or cannot be written, cards are simply parsed again.
     """
 
-    VERSION = 1
+    VERSION = 2
+    """Bumped whenever validation gets stricter, so that no card cached before is let through."""
 
     def __init__(self, path: Path | None = None) -> None:
         self.path = path
@@ -246,14 +251,16 @@ class ParseCache:
 
 
 def load_deck(directory: Path, experiments_dir: Path | None = None,
-              cache: ParseCache | None = None) -> Deck:
+              cache: ParseCache | None = None, *, require_cards: bool = False) -> Deck:
     """Read every ``*.md`` card in ``directory`` (not recursive) in file-name order.
 
     Hidden files and ``README.md`` are skipped. A broken file becomes problems and the other
     cards still load. When two files share an id the first (in file-name order) is kept and
     the second becomes a problem naming both files. With a :class:`ParseCache`, files whose
     bytes were parsed before are not parsed again. Raises ``FileNotFoundError`` when
-    ``directory`` does not exist and ``NotADirectoryError`` when it is a file.
+    ``directory`` does not exist, ``NotADirectoryError`` when it is a file, and, with
+    ``require_cards``, :class:`EmptyDeckError` when it holds no card file at all (a folder the
+    user just emptied is a deck; one opened with nothing in it is most likely the wrong one).
     """
     directory = Path(directory)
     if not directory.exists():
@@ -267,6 +274,10 @@ def load_deck(directory: Path, experiments_dir: Path | None = None,
          and path.name.lower() != "readme.md"),
         key=lambda path: path.name,
     )
+    if require_cards and not paths:
+        raise EmptyDeckError(f"card folder {directory} has no card files (*.md); point --content "
+                             "/ STUDYAPP_CONTENT at your deck, or add a card (see 'Writing "
+                             "cards' in the README)")
     cards: dict[str, Card] = {}
     problems: list[CardProblem] = []
     for path in paths:
@@ -422,8 +433,9 @@ def _check_fields(path: Path, meta: Any, front_lines: list[str], experiments_dir
                     f"{', '.join(REQUIRED_KEYS + OPTIONAL_KEYS)} (check the spelling)")
     for key in REQUIRED_KEYS:
         if key not in meta:
-            problems.append(CardProblem(path, 1, f"front matter lacks {key!r}; add a '{key}:' "
-                                        "line"))
+            article = "an" if key[0] in "aeiou" else "a"
+            problems.append(CardProblem(path, 1, f"front matter lacks {key!r}; add {article} "
+                                        f"'{key}:' line"))
     card_id, title = meta.get("id"), meta.get("title")
     if "id" in meta and not (isinstance(card_id, str) and SLUG.fullmatch(card_id)):
         problem("id", f"id {card_id!r} is not a slug; use lowercase letters, digits and "
@@ -435,6 +447,9 @@ def _check_fields(path: Path, meta: Any, front_lines: list[str], experiments_dir
         problem("tags", "tags must be a list of strings, e.g. 'tags: [rnn, lstm]'")
     if "sources" in meta and sources is None:
         problem("sources", "sources must be a list of strings, one '- \"...\"' line each")
+    elif "sources" in meta and not sources:
+        problem("sources", "sources is empty; name at least one, one '- \"...\"' line each, "
+                "e.g. the book and chapter the card comes from")
     experiment = _experiment(meta.get("experiment"), experiments_dir, problem) \
         if "experiment" in meta else None
     if len(problems) > count:

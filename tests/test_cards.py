@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 from pathlib import Path
 
@@ -13,7 +15,9 @@ from studyapp.cards import (
     Card,
     CardFileError,
     CardProblem,
+    EmptyDeckError,
     Experiment,
+    ParseCache,
     UnsafeScriptError,
     load_deck,
     parse_card,
@@ -181,7 +185,9 @@ def test_broken_front_matter(tmp_path, text, line, words):
     ("tags: [rnn, test]", "tags: rnn", 4, "list of strings"),
     ("tags: [rnn, test]", "tags: [rnn, 3]", 4, "list of strings"),
     ('sources:\n  - "Géron, ch. 15"', "sources: Géron", 5, "list of strings"),
-    ("tags: [rnn, test]\n", "", 1, "lacks 'tags'"),
+    ('sources:\n  - "Géron, ch. 15"', "sources: []", 5, "sources is empty"),
+    ("tags: [rnn, test]\n", "", 1, "lacks 'tags'; add a 'tags:' line"),
+    ("id: some-card\n", "", 1, "lacks 'id'; add an 'id:' line"),
 ])
 def test_bad_keys_point_at_their_line(tmp_path, old, new, line, words):
     text = card_text()
@@ -287,6 +293,33 @@ def test_duplicate_ids_keep_the_first_and_name_both_files(tmp_path):
 def test_missing_deck_folder_raises(tmp_path):
     with pytest.raises(FileNotFoundError, match="does not exist"):
         load_deck(tmp_path / "nowhere")
+
+
+def test_a_folder_without_card_files_is_refused_only_when_cards_are_required(tmp_path):
+    (tmp_path / "README.md").write_text("# Not a card\n")
+    with pytest.raises(EmptyDeckError, match=f"card folder {tmp_path} has no card files"):
+        load_deck(tmp_path, require_cards=True)
+    assert load_deck(tmp_path).cards == ()  # a deck whose cards were all deleted meanwhile
+
+
+def test_a_card_cached_by_an_older_studyapp_is_checked_again(tmp_path):
+    """A card the previous version cached as valid is parsed again, so stricter checks see it."""
+    deck_dir = tmp_path / "deck"
+    deck_dir.mkdir()
+    path = write(deck_dir / "card.md", card_text().replace('sources:\n  - "Géron, ch. 15"',
+                                                           "sources: []"))
+    cache_path = tmp_path / "cache.json"
+    older = ParseCache(cache_path)
+    older.put(hashlib.sha256(path.read_bytes()).hexdigest(), {
+        "id": "some-card", "title": "A card", "tags": ["rnn"], "sources": [], "question": "Q?",
+        "answer": "A.", "content_hash": "0" * 64, "experiment": None, "id_line": 2})
+    older.save()
+    stored = json.loads(cache_path.read_text())
+    cache_path.write_text(json.dumps({**stored, "version": 1}))  # before empty sources counted
+
+    deck = load_deck(deck_dir, cache=ParseCache(cache_path))
+    assert deck.cards == ()
+    assert [(p.line, "sources is empty" in p.message) for p in deck.problems] == [(5, True)]
 
 
 def test_deck_checks_experiments_against_the_folder(tmp_path):
