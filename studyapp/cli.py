@@ -199,9 +199,9 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    added, skipped = _open(args).store.import_reviews(Path(args.file))
-    already = f" ({skipped} already in the log, skipped)" if skipped else ""
-    print(f"imported {added} reviews from {args.file}{already}")
+    summary = _open(args).store.import_reviews(Path(args.file))
+    already = f" ({summary.skipped} already in the log, skipped)" if summary.skipped else ""
+    print(f"imported {summary.added} reviews from {args.file}{already}")
     return 0
 
 

@@ -107,13 +107,14 @@ class Collection:
 
         Settings default to the user's config file. Makes the daily backup when it is due, and
         marks runs left ``running`` by a dead app ``interrupted``. Raises ``FileNotFoundError``
-        for a missing deck folder,
-        :class:`StoreError` for database problems and ``ValueError`` for bad settings.
+        for a missing deck folder, :class:`~studyapp.cards.EmptyDeckError` (a ``ValueError``) for
+        a folder without card files, :class:`StoreError` for database problems and
+        ``ValueError`` for bad settings; every message names the folder or file.
         """
         if settings is None:
             settings, _sources = load_settings(locations.config_path())
         cache = ParseCache(locations.deck_cache_path(content_dir))
-        deck = load_deck(content_dir, locations.experiments_dir(), cache)
+        deck = load_deck(content_dir, locations.experiments_dir(), cache, require_cards=True)
         store = Store(db_path)
         store.daily_backup()
         store.mark_interrupted_runs()
@@ -260,9 +261,12 @@ class Collection:
     def undo(self, card_id: str | None = None, *, review_id: int | None = None) -> Review:
         """Revert the newest review (of ``card_id``), or exactly ``review_id``.
 
-        Raises ``LookupError`` when there is nothing to undo and :class:`UndoRefused` when the
-        card has been reviewed since ``review_id`` (for instance by another process).
+        Raises ``KeyError`` for a ``card_id`` that is neither in the deck nor in the database,
+        ``LookupError`` when there is nothing to undo and :class:`UndoRefused` when the card has
+        been reviewed since ``review_id`` (for instance by another process).
         """
+        if card_id is not None and self.store.card_state(card_id) is None:
+            self.card(card_id)  # a typo is "no such card", not "nothing to undo"
         return self.store.undo(card_id, review_id=review_id)
 
     def suspend(self, card_id: str) -> None:

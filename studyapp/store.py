@@ -22,6 +22,7 @@ import shutil
 import sqlite3
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -47,7 +48,8 @@ EXPORT_COLUMNS = (
 
 
 class StoreError(Exception):
-    """A database problem, with a message that says what is wrong and what to do."""
+    """A problem with the database, or with a file it is copied to or from, with a message that
+    says what is wrong and what to do."""
 
 
 class UndoRefused(StoreError):
@@ -124,6 +126,18 @@ def to_text(moment: datetime | None) -> str | None:
     return moment.astimezone(UTC).isoformat()
 
 
+def parse_time(text: str) -> datetime:
+    """Parse ISO 8601 text that a user or a file gave (``Z`` allowed); ``ValueError`` naming the
+    text when it is not a time or has no UTC offset (a naive time is ambiguous)."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"{text!r} is not an ISO 8601 time") from None
+    if moment.tzinfo is None:
+        raise ValueError(f"{text!r} has no UTC offset; add one, e.g. Z or +01:00")
+    return moment
+
+
 def from_text(text: str | None) -> datetime | None:
     """Parse stored ISO 8601 text back into a datetime with ``tzinfo=timezone.utc`` exactly."""
     if text is None:
@@ -160,6 +174,20 @@ class Review:
             content_hash=row["content_hash"], state=row["state"], step=row["step"],
             stability=row["stability"], difficulty=row["difficulty"], due=from_text(row["due"]),
         )
+
+
+@dataclass(frozen=True)
+class ImportSummary:
+    """What :meth:`Store.import_reviews` did: log rows added, by card id (cards the deck may not
+    have among them), and rows skipped because the log already had them."""
+
+    added_by_card: dict[str, int]
+    skipped: int
+
+    @property
+    def added(self) -> int:
+        """Log rows added, all cards together."""
+        return sum(self.added_by_card.values())
 
 
 @dataclass(frozen=True)
@@ -207,6 +235,40 @@ def _process_alive(pid: int | None) -> bool:
     return True
 
 
+@contextmanager
+def _new_file(path: Path, *, example: str, if_exists: str,
+              replace: bool = False) -> Iterator[Path]:
+    """Create an empty file for the block to fill, which becomes ``path`` when the block
+    succeeds and is removed when it fails; raises :class:`StoreError` naming ``path``.
+
+    Without ``replace`` the file is ``path`` itself, created atomically, so an existing file is
+    never touched: the error says so and ends with ``if_exists`` (what to do). With ``replace``
+    it is a scratch file beside ``path`` that replaces it at the end, so a failed write leaves
+    the old file whole. A folder at ``path`` is refused, suggesting ``path / example``.
+    """
+    if path.is_dir():
+        raise StoreError(f"{path} is a folder; give a file name, e.g. {path / example}")
+    target = path.with_name(f".{path.name}.{os.getpid()}.tmp") if replace else path
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        target.open("x").close()
+    except FileExistsError:
+        raise StoreError(f"{path} already exists and was left as it is; {if_exists}") from None
+    except OSError as error:
+        raise StoreError(f"cannot create {path} ({error.strerror}); choose a folder you can "
+                         "write to") from None
+    try:
+        yield target
+        if replace:
+            os.replace(target, path)
+    except BaseException as error:
+        target.unlink(missing_ok=True)
+        if isinstance(error, OSError):
+            raise StoreError(f"cannot write {path} ({error.strerror}); nothing was "
+                             "written") from error
+        raise
+
+
 def _checked_float(value: float | None, card_id: str, name: str) -> float | None:
     if value is None:
         return None
@@ -252,6 +314,9 @@ class Store:
 
     def __init__(self, path: Path, *, busy_timeout_s: float = BUSY_TIMEOUT_S) -> None:
         self.path = Path(path)
+        if self.path.is_dir():
+            raise StoreError(f"{self.path} is a folder, not a database file; give a file path "
+                             f"with --db or STUDYAPP_DB, e.g. {self.path / 'studyapp.db'}")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as error:
@@ -488,7 +553,8 @@ class Store:
                 row = next(self.db.query(sql + " ORDER BY id DESC LIMIT 1",
                                          [card_id] if card_id else []), None)
                 if row is None:
-                    raise LookupError("nothing to undo" + (f" for {card_id!r}" if card_id else ""))
+                    raise LookupError(f"nothing to undo: card {card_id!r} has no reviews"
+                                      if card_id else "nothing to undo: the log is empty")
             undone = Review.from_row(row)
             newer = next(self.db.query(
                 "SELECT id, review_time FROM reviews WHERE card_id = ? AND id > ? LIMIT 1",
@@ -566,9 +632,15 @@ class Store:
 
     # -- export, import, backup -----------------------------------------------------------------
 
-    def export_reviews(self, path: Path) -> int:
-        """Write the whole log as CSV (``EXPORT_COLUMNS``, UTC times); returns the row count."""
-        with open(path, "w", newline="", encoding="utf-8") as handle:
+    def export_reviews(self, path: Path, *, overwrite: bool = False) -> int:
+        """Write the whole log as CSV (``EXPORT_COLUMNS``, UTC times); returns the row count.
+
+        Raises :class:`StoreError` when ``path`` is a folder or cannot be written, or exists and
+        ``overwrite`` is false. An overwritten file is replaced only by a complete export.
+        """
+        with _new_file(Path(path), example="reviews.csv", replace=overwrite,
+                       if_exists="choose a new file name, or pass --force to replace it"
+                       ) as target, open(target, "w", newline="", encoding="utf-8") as handle:
             writer = csv.writer(handle)
             writer.writerow(EXPORT_COLUMNS)
             count = 0
@@ -578,19 +650,32 @@ class Store:
                 count += 1
         return count
 
-    def import_reviews(self, path: Path) -> tuple[int, int]:
+    def import_reviews(self, path: Path) -> ImportSummary:
         """Append the rows of an export to the log and set each card to its newest logged state.
 
         The state is taken from the log, not recomputed, so fuzzed intervals come back exactly.
         A row already in the log (same card, kind and time) is skipped, so importing a file twice
-        adds nothing. Returns ``(added, skipped)``. All or nothing: raises ``ValueError`` naming
-        the file and line of the first bad row.
+        adds nothing. Rows of card ids the deck does not have are kept too (``studyapp check``
+        lists such orphans). All or nothing: raises ``ValueError`` naming the file, and the line
+        and value of the first bad row (a time without UTC offset is one).
         """
         def number(text: str, kind: type) -> int | float | None:
             return None if text == "" else kind(text)
 
+        def moment(record: dict, column: str) -> str | None:
+            text = record[column] or ""
+            if text == "" and column == "due":  # a new card's state has no due time
+                return None
+            try:
+                return to_text(parse_time(text))
+            except ValueError as error:
+                raise ValueError(f"{column} {error}") from None
+
         try:
             text = Path(path).read_bytes().decode("utf-8-sig")
+        except OSError as error:
+            raise ValueError(f"cannot read {path} ({error.strerror}); give the path of a CSV "
+                             "file written by 'studyapp export-reviews'") from None
         except UnicodeDecodeError as error:
             raise ValueError(f"{path}: not UTF-8 text ({error.reason} at byte {error.start})"
                              ) from None
@@ -599,8 +684,8 @@ class Store:
             missing = set(EXPORT_COLUMNS) - set(reader.fieldnames or ())
             if missing:
                 raise ValueError(f"{path}: missing columns {', '.join(sorted(missing))}")
-            touched: set[str] = set()
-            added = skipped = 0
+            added: Counter[str] = Counter()
+            skipped = 0
             for line, record in enumerate(reader, start=2):
                 try:
                     if not SLUG.fullmatch(record["card_id"] or ""):
@@ -614,17 +699,18 @@ class Store:
                                          "(or empty for a manual row)")
                     values = [
                         record["card_id"], record["kind"],
-                        to_text(from_text(record["review_time"])), number(record["rating"], int),
+                        moment(record, "review_time"), number(record["rating"], int),
                         number(record["review_duration_ms"], int), record["content_hash"] or None,
                         number(record["state"], int), number(record["step"], int),
                         number(record["stability"], float), number(record["difficulty"], float),
-                        to_text(from_text(record["due"] or None)),
+                        moment(record, "due"),
                     ]
                     for value in values:
                         if isinstance(value, float) and not math.isfinite(value):
                             raise ValueError(f"non-finite number {value!r}")
                 except (ValueError, TypeError) as error:
-                    raise ValueError(f"{path}:{line}: {error}") from error
+                    raise ValueError(f"{path}:{line}: {error}; nothing was imported from "
+                                     "the file") from error
                 if next(self.db.query(
                         "SELECT 1 FROM reviews WHERE card_id = ? AND kind = ? AND review_time = ?",
                         values[:3]), None):
@@ -634,27 +720,34 @@ class Store:
                 self.db.execute(
                     f"INSERT INTO reviews ({', '.join(EXPORT_COLUMNS)}) "
                     f"VALUES ({', '.join('?' * len(EXPORT_COLUMNS))})", values)
-                touched.add(record["card_id"])
-                added += 1
-            for card_id in touched:
+                added[record["card_id"]] += 1
+            for card_id in added:
                 self._restore_from_log(card_id)
-        return added, skipped
+        return ImportSummary(dict(added), skipped)
 
     def backup(self, destination: Path | None = None, *, kind: str = "manual") -> Path:
         """Copy the database with SQLite's online backup API and return the copy's path.
 
-        Default destination: ``backups/studyapp-<kind>-<UTC time>.db`` beside the database.
+        Default destination: ``backups/studyapp-<kind>-<UTC time>.db`` beside the database. Never
+        replaces a file: raises :class:`StoreError` when ``destination`` exists, is a folder or
+        cannot be written (a partial copy is removed).
         """
         if destination is None:
             stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
             destination = backups_dir(self.path) / f"studyapp-{kind}-{stamp}.db"
-        destination.parent.mkdir(parents=True, exist_ok=True)
-        target = sqlite3.connect(destination)
-        try:
-            self.db.conn.backup(target)
-        finally:
-            target.close()
-        return destination
+        with _new_file(Path(destination), example="studyapp-backup.db",
+                       if_exists="a backup never replaces a file: give a new file name, or none "
+                       f"for a dated one in {backups_dir(self.path)}") as target:
+            try:
+                copy = sqlite3.connect(target)
+                try:
+                    self.db.conn.backup(copy)
+                finally:
+                    copy.close()
+            except sqlite3.Error as error:
+                raise StoreError(f"cannot write the backup {destination} ({error}); nothing was "
+                                 "written") from error
+        return Path(destination)
 
     def daily_backup(self, keep: int = DAILY_BACKUPS_KEPT) -> Path | None:
         """Make an automatic backup unless one was made in the last 24 hours (by the file
@@ -675,6 +768,9 @@ class Store:
         The current contents are saved first (``studyapp-before-restore-*.db``), whose path is
         returned. Raises :class:`StoreError` when ``source`` is not a sound studyapp database.
         """
+        if Path(source).is_dir():
+            raise StoreError(f"cannot restore from {source}: it is a folder; give a backup file, "
+                             f"e.g. one in {backups_dir(self.path)}")
         if not Path(source).is_file():
             raise StoreError(f"cannot restore from {source}: no such file")
         with tempfile.TemporaryDirectory() as scratch:

@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
+from studyapp.cards import EmptyDeckError
 from studyapp.collection import Collection
 from studyapp.scheduler import Rating, Settings, State
 from support import CONTENT
@@ -116,6 +117,25 @@ def test_actions_on_a_card_not_in_the_deck_fail_and_store_nothing(collection, ac
         getattr(collection, action)("no-such-card")
     assert collection.store.known_card_ids() == []
     assert collection.store.reviews() == []
+
+
+def test_undo_names_an_unknown_card_and_still_reverts_an_orphan(collection):
+    deck_dir = collection.deck.directory
+    with pytest.raises(KeyError, match=f"no card with id 'no-such-card' in {deck_dir}"):
+        collection.undo("no-such-card")
+    card_id = collection.deck.ids[0]
+    with pytest.raises(LookupError, match=f"nothing to undo: card '{card_id}' has no reviews"):
+        collection.undo(card_id)
+    collection.store.reset("renamed-away", NOW)  # history of a card no longer in the deck
+    assert collection.undo("renamed-away").kind == "manual"
+
+
+def test_opening_a_folder_without_cards_names_it(tmp_path):
+    empty = tmp_path / "not-my-deck"
+    empty.mkdir()
+    with pytest.raises(EmptyDeckError, match=f"card folder {empty} has no card files"):
+        Collection.open(empty, tmp_path / "study.db", settings=Settings())
+    assert not (tmp_path / "study.db").exists(), "nothing is created for the wrong folder"
 
 
 def test_practice_leaves_the_schedule_alone_and_is_logged(collection):

@@ -212,10 +212,13 @@ def test_export_and_import_reproduce_every_card_state_exactly_with_fuzzing(tmp_p
     assert csv_path.read_text().splitlines()[0] == ",".join(EXPORT_COLUMNS)
 
     fresh = Store(tmp_path / "fresh.db")
-    assert fresh.import_reviews(csv_path) == (60, 0)
+    summary = fresh.import_reviews(csv_path)
+    assert (summary.added, summary.skipped) == (60, 0)
+    assert set(summary.added_by_card) == {"lstm-cell", "conv1d-in-rnns", "return-sequences"}
     assert comparable(fresh) == comparable(store)
     assert log_rows(fresh) == log_rows(store)
-    assert fresh.import_reviews(csv_path) == (0, 60)  # a second import adds nothing
+    again = fresh.import_reviews(csv_path)
+    assert (again.added_by_card, again.skipped) == ({}, 60)  # a second import adds nothing
     assert log_rows(fresh) == log_rows(store)
     fresh.close()
 
@@ -223,6 +226,11 @@ def test_export_and_import_reproduce_every_card_state_exactly_with_fuzzing(tmp_p
 @pytest.mark.parametrize(("column", "value", "message"), [
     ("rating", "9", r"reviews\.csv:2: rating '9' is not 1-4"),
     ("card_id", "Not A Slug", r"reviews\.csv:2: card_id 'Not A Slug' is not a card id"),
+    ("review_time", "2026-03-02T09:00:00",
+     r"reviews\.csv:2: review_time '2026-03-02T09:00:00' has no UTC offset; add one"),
+    ("review_time", "", r"reviews\.csv:2: review_time '' is not an ISO 8601 time"),
+    ("due", "2026-03-02 09:10", r"reviews\.csv:2: due '2026-03-02 09:10' has no UTC offset"),
+    ("due", "soon", r"reviews\.csv:2: due 'soon' is not an ISO 8601 time"),
 ])
 def test_import_names_the_line_of_a_bad_value(tmp_path, store, column, value, message):
     rate(store, "lstm-cell", Rating.Good, T0)
@@ -238,23 +246,60 @@ def test_import_names_the_line_of_a_bad_value(tmp_path, store, column, value, me
     csv_path.write_bytes(b"\xff\xfe garbage")
     with pytest.raises(ValueError, match=r"reviews\.csv: not UTF-8"):
         fresh.import_reviews(csv_path)
+    for unreadable, reason in ((tmp_path / "missing.csv", "No such file"),
+                               (tmp_path, "Is a directory")):
+        with pytest.raises(ValueError, match=rf"cannot read {unreadable} \({reason}"):
+            fresh.import_reviews(unreadable)
     fresh.close()
 
 
-def test_import_is_all_or_nothing_and_never_writes_nan(tmp_path, store):
+@pytest.mark.parametrize(("column", "value", "message"), [
+    ("stability", "nan", "non-finite"),
+    ("review_time", "2026-03-02T10:00:00", "has no UTC offset"),
+])
+def test_import_is_all_or_nothing_and_never_writes_nan_or_a_naive_time(tmp_path, store, column,
+                                                                       value, message):
     rate(store, "lstm-cell", Rating.Good, T0)
     csv_path = tmp_path / "reviews.csv"
     store.export_reviews(csv_path)
     lines = csv_path.read_text().splitlines()
     bad = lines[1].split(",")
-    bad[EXPORT_COLUMNS.index("stability")] = "nan"
+    bad[EXPORT_COLUMNS.index("card_id")] = "conv1d-in-rnns"
+    bad[EXPORT_COLUMNS.index(column)] = value
     csv_path.write_text("\n".join([*lines, ",".join(bad)]) + "\n")
 
     fresh = Store(tmp_path / "fresh.db")
-    with pytest.raises(ValueError, match=r"reviews\.csv:3: non-finite"):
+    with pytest.raises(ValueError, match=rf"reviews\.csv:3: .*{message}.*nothing was imported"):
         fresh.import_reviews(csv_path)
     assert fresh.reviews() == [] and fresh.known_card_ids() == []
     fresh.close()
+
+
+def test_reviews_of_ids_not_in_any_deck_are_imported_and_counted_by_card(tmp_path, store):
+    rate(store, "lstm-cell", Rating.Good, T0)
+    rate(store, "ghost", Rating.Again, T0)
+    csv_path = tmp_path / "reviews.csv"
+    store.export_reviews(csv_path)
+    fresh = Store(tmp_path / "fresh.db")
+    assert fresh.import_reviews(csv_path).added_by_card == {"lstm-cell": 1, "ghost": 1}
+    assert fresh.known_card_ids() == ["ghost", "lstm-cell"]
+    fresh.close()
+
+
+def test_export_never_replaces_a_file_unless_asked(tmp_path, store):
+    rate(store, "lstm-cell", Rating.Good, T0)
+    card = tmp_path / "01-card.md"
+    card.write_text("---\nid: a-card\n---\n")
+    with pytest.raises(StoreError, match=rf"{card} already exists.*pass --force to replace it"):
+        store.export_reviews(card)
+    assert card.read_text() == "---\nid: a-card\n---\n"
+    with pytest.raises(StoreError, match=rf"{tmp_path} is a folder; give a file name"):
+        store.export_reviews(tmp_path, overwrite=True)
+
+    assert store.export_reviews(card, overwrite=True) == 1
+    assert card.read_text().splitlines()[0] == ",".join(EXPORT_COLUMNS)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["01-card.md", "study.db",
+                                                          "study.db-shm", "study.db-wal"]
 
 
 def test_backup_and_restore(tmp_path, store):
@@ -282,6 +327,36 @@ def test_restore_refuses_a_damaged_backup_and_keeps_the_database(tmp_path, store
     assert len(store.reviews()) == 1
     with pytest.raises(StoreError, match="no such file"):
         store.restore(tmp_path / "missing.db")
+    with pytest.raises(StoreError, match=f"cannot restore from {tmp_path}: it is a folder"):
+        store.restore(tmp_path)
+
+
+def test_a_backup_never_replaces_a_file(tmp_path, store):
+    rate(store, "lstm-cell", Rating.Good, T0)
+    other = tmp_path / "reviews.csv"
+    other.write_text("card_id\n")
+    with pytest.raises(StoreError, match=rf"{other} already exists and was left as it is; a "
+                                         "backup never replaces a file"):
+        store.backup(other)
+    assert other.read_text() == "card_id\n"
+    folder = tmp_path / "saved"
+    folder.mkdir()
+    with pytest.raises(StoreError, match=rf"{folder} is a folder; give a file name, e.g. "
+                                         rf"{folder / 'studyapp-backup.db'}"):
+        store.backup(folder)
+    with pytest.raises(StoreError, match=r"cannot create /proc/studyapp\.db \(.*\); choose a "
+                                         "folder you can write to"):
+        store.backup(Path("/proc/studyapp.db"))
+    assert list(folder.iterdir()) == []
+    copy = Store(store.backup(folder / "nested" / "copy.db"))
+    assert len(copy.reviews()) == 1
+    copy.close()
+
+
+def test_a_folder_given_as_the_database_is_named_as_a_folder(tmp_path):
+    with pytest.raises(StoreError, match=rf"{tmp_path} is a folder, not a database file; give a "
+                                         rf"file path .* e\.g\. {tmp_path / 'studyapp.db'}"):
+        Store(tmp_path)
 
 
 # -- files the store must refuse and leave alone -------------------------------------------------
@@ -433,7 +508,7 @@ def test_importing_older_reviews_keeps_the_state_of_the_newest(tmp_path, store):
     for minutes in (0, 20, 24 * 60):
         rate(store, "lstm-cell", Rating.Good, T0 + timedelta(minutes=minutes))
     before = store.card_state("lstm-cell").fsrs_card
-    assert store.import_reviews(tmp_path / "older.csv") == (1, 0)
+    assert store.import_reviews(tmp_path / "older.csv").added == 1
     after = store.card_state("lstm-cell").fsrs_card
     assert (after.state, after.due, after.stability) == (before.state, before.due,
                                                          before.stability)
