@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from textual.content import Content
 from textual.notifications import Notification, Notify
 from textual.widgets import DataTable, Static
 
@@ -19,7 +20,7 @@ from studyapp.app import InstanceLock, StudyApp
 from studyapp.cards import load_deck
 from studyapp.collection import Collection
 from studyapp.scheduler import Rating
-from studyapp.screens.deck import DeckScreen
+from studyapp.screens.deck import BANNER_LINES, DeckScreen
 from studyapp.screens.help import HelpScreen, bindings_of
 from studyapp.screens.review import AnswerInput, ReviewScreen
 from studyapp.screens.stats import StatsScreen
@@ -266,6 +267,29 @@ async def test_a_broken_card_shows_a_banner_and_the_others_still_work(deck, db, 
         assert table.row_count == len(load_deck(CONTENT).cards) - 1
         await pilot.press("s", "enter", "3")
         assert len(collection.store.reviews()) == 1
+
+
+@sync
+async def test_many_broken_cards_show_a_count_the_first_in_full_and_how_to_see_all(deck, db,
+                                                                                  clock):
+    for n in range(15):
+        (deck / f"zz-broken-{n:02}.md").write_text(f"---\nid: [oops{n}\n---\n",
+                                                   encoding="utf-8")
+    app = StudyApp(deck, db, clock=clock)
+    async with app.run_test(size=(80, 24)) as pilot:
+        collection = await opened(app, pilot)
+        problems = collection.deck.problems
+        banner = app.screen.query_one("#problems", Static)
+        text = str(banner.render())
+        assert text.startswith(f"⚠ {len(problems)} problems in the card files in {deck}:")
+        assert str(problems[0]).removeprefix(f"{deck}/") in text
+        assert text.endswith("more: run `studyapp check "
+                             f"{deck}` for the full list"), "the deck is not the default one"
+        shown = sum(str(problem).removeprefix(f"{deck}/") in text for problem in problems)
+        assert 1 <= shown < len(problems) and f"+{len(problems) - shown} more" in text
+        assert banner.region.height == len(Content(text).wrap(banner.content_size.width)), \
+            "every line of the banner is on screen"
+        assert banner.region.height <= BANNER_LINES or shown == 1
 
 
 @sync

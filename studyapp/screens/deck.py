@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import shlex
+from collections.abc import Sequence
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
+from textual.content import Content
 from textual.screen import Screen
 from textual.widgets import Static
 
@@ -17,17 +22,50 @@ from studyapp.widgets.deck_table import DeckTable
 from studyapp.widgets.key_footer import KeyFooter
 
 if TYPE_CHECKING:
+    from studyapp.cards import CardProblem
     from studyapp.collection import CardRow, Collection
 
 COLUMNS = (("State", 7), ("Due", 8), ("Recall", 6), ("Last", 5), ("Notes", 11), ("Exp", 3))
 """Columns after the title, with their widths in cells; the title takes what is left."""
 COLUMN_KEYS = ("title", *(name.lower() for name, _width in COLUMNS))
 SHORT_STATE = {"New": "New", "Learning": "Learn", "Review": "Review", "Relearning": "Relearn"}
+BANNER_LINES = 6
+"""Lines the deck's problems banner takes at most, unless its first problem alone needs more."""
 
 
 def truncate(text: str, width: int) -> str:
     """``text`` cut to ``width`` cells with an ellipsis when longer."""
     return text if len(text) <= width else text[:max(0, width - 1)] + "…"
+
+
+def problems_banner(problems: Sequence[CardProblem], deck_dir: Path, width: int) -> str:
+    """The deck's banner: how many problems the card files in ``deck_dir`` have, as many of them
+    in full (``file:line: what to fix``) as fit in :data:`BANNER_LINES` lines of ``width`` cells
+    (the first one always), and how to list the rest."""
+    from studyapp import locations
+    from studyapp.plaintext import plural
+
+    def rows(text: str) -> int:
+        return len(Content(text).wrap(max(1, width)))  # as the banner will wrap it
+
+    check = "studyapp check"
+    if deck_dir.resolve() != locations.content_dir().resolve():  # --content elsewhere
+        check += f" {shlex.quote(str(deck_dir))}"
+
+    def more(left: int) -> str:
+        return f"+{left} more: run `{check}` for the full list"
+
+    header = f"⚠ {plural(len(problems), 'problem')} in the card files in {deck_dir}:"
+    room = BANNER_LINES - rows(header) - rows(more(len(problems)))
+    shown: list[str] = []
+    for problem in problems:
+        text = str(problem).removeprefix(f"{deck_dir}{os.sep}")
+        if shown and rows(text) > room:
+            break
+        shown.append(text)
+        room -= rows(text)
+    left = len(problems) - len(shown)
+    return "\n".join([header, *shown, *([more(left)] if left else [])])
 
 
 def due_text(row: CardRow, now: datetime) -> str:
@@ -77,7 +115,7 @@ class DeckScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         yield Static("studyapp  ·  opening the database…", id="today")
-        yield Static(id="problems", classes="banner error")
+        yield Static(id="problems", classes="banner error", markup=False)
         yield DeckTable(id="cards", cursor_type="row", zebra_stripes=True)
         yield KeyFooter(compact=True, show_command_palette=False)
 
@@ -122,7 +160,8 @@ class DeckScreen(Screen[None]):
             f"[b]Today[/b]  [$primary]{counts.new} new[/]  ·  [$warning]{counts.learning} "
             f"learning[/]  ·  [$success]{counts.review} review[/]")
         deck_problems = collection.deck.problems
-        problems.update("\n".join(f"⚠ {problem}" for problem in deck_problems))
+        problems.update(problems_banner(deck_problems, collection.deck.directory,
+                                        self.size.width - 2))  # the banner's padding
         problems.display = bool(deck_problems)
         self.fill_table(today.rows, now)
         self.refresh_bindings()
