@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from studyapp import __version__, locations
-from studyapp.plaintext import format_table
+from studyapp.plaintext import format_table, plural
 
 if TYPE_CHECKING:
     from studyapp.collection import CardRow, Collection
@@ -28,13 +28,12 @@ FUTURE_TOLERANCE = timedelta(minutes=1)
 
 def _timestamp(text: str) -> datetime:
     """Parse ``--at``: ISO 8601 with an offset (``Z`` allowed)."""
+    from studyapp.store import parse_time  # the same rule as import-reviews
+
     try:
-        moment = datetime.fromisoformat(text)
+        return parse_time(text)
     except ValueError as error:
-        raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {text!r}") from error
-    if moment.tzinfo is None:
-        raise argparse.ArgumentTypeError(f"{text!r} has no UTC offset; add one, e.g. Z or +01:00")
-    return moment
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def _milliseconds(text: str) -> int:
@@ -81,28 +80,39 @@ def cmd_check(args: argparse.Namespace) -> int:
     from studyapp.cards import load_deck
 
     directory = Path(args.directory) if args.directory else locations.content_dir(args.content)
-    deck = load_deck(directory, locations.experiments_dir())
-    if args.json:
-        print(json.dumps([
-            {"id": c.id, "title": c.title, "path": str(c.path), "tags": list(c.tags),
-             "experiment": None if c.experiment is None else
-             {"script": c.experiment.script, "args": list(c.experiment.args)}}
-            for c in deck.cards], indent=2, ensure_ascii=False))
+    deck = load_deck(directory, locations.experiments_dir(), require_cards=True)
+    problems = [{"path": str(p.path), "line": p.line, "message": p.message}
+                for p in deck.problems]
     for problem in deck.problems:
         print(problem, file=sys.stderr)
+    orphans: list[str] = []
     db = locations.database_path(args.db)
     if db.exists():
-        from studyapp.store import Store
+        from studyapp.store import Store, StoreError
 
-        store = Store(db)
-        orphans = [i for i in store.known_card_ids() if i not in set(deck.ids)]
-        store.close()
-        for orphan in orphans:
-            print(f"{db}: state for {orphan!r} has no card in {directory} (kept; use "
-                  f"'studyapp rename-id {orphan} NEW_ID' if the card was renamed)", file=sys.stderr)
-    if not args.json:
-        print(f"{len(deck.cards)} cards, {len(deck.problems)} problem(s) in {directory}")
-    return 1 if deck.problems else 0
+        try:
+            store = Store(db)
+        except StoreError as error:  # the cards are checked all the same: they need no database
+            problems.append({"path": str(db), "line": None, "message": str(error)})
+            print(error, file=sys.stderr)
+        else:
+            orphans = [i for i in store.known_card_ids() if i not in set(deck.ids)]
+            store.close()
+    for orphan in orphans:
+        print(f"{db}: state for {orphan!r} has no card in {directory} (kept; use "
+              f"'studyapp rename-id {orphan} NEW_ID' if the card was renamed)", file=sys.stderr)
+    if args.json:
+        print(json.dumps({
+            "cards": [{"id": c.id, "title": c.title, "path": str(c.path), "tags": list(c.tags),
+                       "experiment": None if c.experiment is None else
+                       {"script": c.experiment.script, "args": list(c.experiment.args)}}
+                      for c in deck.cards],
+            "problems": problems, "orphans": orphans,
+        }, indent=2, ensure_ascii=False))
+    else:
+        print(f"{plural(len(deck.cards), 'card')}, {plural(len(problems), 'problem')} in "
+              f"{directory}" + (f" and {db}" if len(problems) > len(deck.problems) else ""))
+    return 1 if problems else 0
 
 
 def cmd_due(args: argparse.Namespace) -> int:
@@ -117,6 +127,15 @@ def cmd_due(args: argparse.Namespace) -> int:
                 (r.due is not None and r.due < end and not r.suspended and not r.buried)]
     if args.json:
         print(json.dumps([_row_json(r) for r in rows], indent=2))
+        return 0
+    if not rows:
+        from studyapp.scheduler import format_interval
+
+        upcoming = today.next_due
+        print("nothing due; " + ("no card is scheduled (every card is suspended)"
+                                 if upcoming is None else
+                                 f"the next card is due in {format_interval(upcoming - now)} "
+                                 f"({upcoming:%Y-%m-%d %H:%M} UTC)"))
         return 0
     print(format_table(
         ["id", "state", "due (UTC)", "stability", "difficulty", "R", "flags"],
@@ -145,8 +164,10 @@ def cmd_rate(args: argparse.Namespace) -> int:
 
 def cmd_undo(args: argparse.Namespace) -> int:
     review = _open(args).undo(args.card_id)
-    rating = "reset" if review.rating is None else RATINGS[review.rating - 1]
-    print(f"undid {review.kind} of {review.card_id} ({rating}) at {_iso(review.review_time)}")
+    what = {"manual": "the reset", "review": "the review",
+            "practice": "the practice review"}[review.kind]
+    rated = "" if review.rating is None else f" rated {RATINGS[review.rating - 1]}"
+    print(f"undid {what} of {review.card_id}{rated} at {_iso(review.review_time)}")
     return 0
 
 
@@ -193,15 +214,29 @@ def cmd_stats(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    count = _open(args).store.export_reviews(Path(args.file))
-    print(f"exported {count} reviews to {args.file}")
+    count = _open(args).store.export_reviews(Path(args.file), overwrite=args.force)
+    print(f"exported {plural(count, 'review')} to {args.file}")
     return 0
 
 
+ORPHANS_NAMED = 5
+"""How many card ids not in the deck ``import-reviews`` names before saying "and N more"."""
+
+
 def cmd_import(args: argparse.Namespace) -> int:
-    summary = _open(args).store.import_reviews(Path(args.file))
-    already = f" ({summary.skipped} already in the log, skipped)" if summary.skipped else ""
-    print(f"imported {summary.added} reviews from {args.file}{already}")
+    collection = _open(args)
+    summary = collection.store.import_reviews(Path(args.file))
+    notes = []
+    orphans = sorted(i for i in summary.added_by_card if collection.deck.get(i) is None)
+    if orphans:
+        named = ", ".join(orphans[:ORPHANS_NAMED]) + (
+            f" and {len(orphans) - ORPHANS_NAMED} more" if len(orphans) > ORPHANS_NAMED else "")
+        notes.append(f"{sum(summary.added_by_card[i] for i in orphans)} of them for cards not "
+                     f"in the deck: {named}; kept, and 'studyapp check' lists them")
+    if summary.skipped:
+        notes.append(f"{summary.skipped} already in the log, skipped")
+    print(f"imported {plural(summary.added, 'review')} from {args.file}"
+          + "".join(f" ({note})" for note in notes))
     return 0
 
 
@@ -277,7 +312,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     check = add("check", cmd_check, "validate the cards; exit status 1 on any problem")
     check.add_argument("directory", nargs="?", metavar="DIR", help="deck folder to check")
-    check.add_argument("--json", action="store_true", help="print the parsed deck as JSON")
+    check.add_argument("--json", action="store_true",
+                       help='print {"cards": [...], "problems": [{"path", "line", "message"}], '
+                            '"orphans": [card ids]} as JSON')
 
     due = add("due", cmd_due, "list the cards due now and today")
     due.add_argument("--all", action="store_true", help="list every card")
@@ -307,7 +344,9 @@ def build_parser() -> argparse.ArgumentParser:
     stats = add("stats", cmd_stats, "counts by state, reviews per day, true retention, due soon")
     stats.add_argument("--json", action="store_true", help="print JSON")
 
-    add("export-reviews", cmd_export, "write the whole review log as CSV").add_argument("file")
+    export = add("export-reviews", cmd_export, "write the whole review log as CSV")
+    export.add_argument("file")
+    export.add_argument("--force", action="store_true", help="replace FILE if it exists")
     add("import-reviews", cmd_import, "append a CSV export to the review log").add_argument("file")
     backup = add("backup", cmd_backup, "copy the database (default: into its backups folder)")
     backup.add_argument("file", nargs="?")

@@ -38,6 +38,11 @@ def format_table(columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
     return "\n".join([line(columns), *(line(row) for row in cells)])
 
 
+def plural(count: int, noun: str) -> str:
+    """``"1 review"``, ``"0 reviews"``, ``"3 reviews"``: a count and its noun in agreement."""
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
 def format_duration(seconds: float) -> str:
     """``0.4 s``, ``12 s``, ``3 min 5 s``, ``1 h 2 min``."""
     if seconds < 10:

@@ -14,6 +14,7 @@ import pytest
 
 from studyapp.collection import Collection
 from studyapp.scheduler import Rating, Settings
+from studyapp.store import EXPORT_COLUMNS
 from support import CONTENT, ROOT
 
 COMMANDS = ["check", "due", "rate", "undo", "suspend", "unsuspend", "bury", "reset", "rename-id",
@@ -80,10 +81,11 @@ def test_version_and_help_for_every_command():
 
 
 def test_check_passes_the_real_deck_and_lists_it_in_deck_order():
-    assert "9 cards, 0 problem(s)" in studyapp("check").stdout
+    assert "9 cards, 0 problems" in studyapp("check").stdout
     listed = json.loads(studyapp("check", "--json").stdout)
-    assert [card["id"] for card in listed] == DECK_IDS
-    assert all(card["title"] and card["path"].endswith(".md") for card in listed)
+    assert [card["id"] for card in listed["cards"]] == DECK_IDS
+    assert all(card["title"] and card["path"].endswith(".md") for card in listed["cards"])
+    assert (listed["problems"], listed["orphans"]) == ([], [])
 
 
 def test_check_fails_on_a_broken_copy_with_file_and_line(deck):
@@ -91,7 +93,37 @@ def test_check_fails_on_a_broken_copy_with_file_and_line(deck):
     broken.write_text(broken.read_text().replace("tags:", "tagz:", 1))
     completed = studyapp("check", str(deck), expect=1)
     assert f"{broken}:4: unknown front matter key 'tagz'" in completed.stderr
-    assert "8 cards, " in completed.stdout
+    assert "8 cards, 2 problems in" in completed.stdout  # the unknown key, and 'tags' missing
+    listed = json.loads(studyapp("check", str(deck), "--json", expect=1).stdout)
+    assert len(listed["cards"]) == 8
+    assert {"path": str(broken), "line": 4, "message": "unknown front matter key 'tagz'; the "
+            "keys are id, title, tags, sources, experiment (check the spelling)"} \
+        in listed["problems"]
+
+
+def test_check_checks_the_cards_when_the_database_is_damaged(tmp_path, deck):
+    damaged = tmp_path / "damaged.db"
+    damaged.write_bytes(b"\x00garbage" * 1000)
+    broken = deck / "03-return-sequences.md"
+    broken.write_text(broken.read_text().replace("sources:\n", "sources: []\nx:\n", 1))
+    completed = studyapp("check", db=damaged, content=deck, expect=1)
+    assert completed.stderr.splitlines()[-1].startswith(
+        f"{damaged} is not a usable studyapp database")
+    assert f"{broken}:5: sources is empty" in completed.stderr
+    assert completed.stdout == f"8 cards, 3 problems in {deck} and {damaged}\n"
+    listed = json.loads(studyapp("check", "--json", db=damaged, content=deck, expect=1).stdout)
+    assert len(listed["cards"]) == 8
+    assert listed["problems"][-1]["path"] == str(damaged)
+    assert "not a usable studyapp database" in listed["problems"][-1]["message"]
+    assert damaged.read_bytes() == b"\x00garbage" * 1000
+
+
+def test_a_folder_without_cards_is_an_error_naming_it(tmp_path, db):
+    folder = tmp_path / "nonexistent"
+    (folder / "dir").mkdir(parents=True)  # e.g. made by an earlier --db nonexistent/dir/b.db
+    for args in (["check", str(folder)], ["--content", str(folder), "due"]):
+        one_line_error(studyapp(*args, db=db, expect=1),
+                       f"card folder {folder} has no card files")
 
 
 def collection(db: Path, deck: Path) -> Collection:
@@ -105,8 +137,11 @@ def test_rate_undo_and_card_actions(db, deck):
     assert first.startswith("lstm-cell: good; next due 2026-01-05T09:10:00+00:00")
     one_line_error(studyapp("rate", "lstm-cell", "good", "--at", "2026-01-05T08:59:00Z", db=db,
                             content=deck, expect=1), "before its last review")
-    assert "undid review of lstm-cell (good)" in studyapp("undo", db=db, content=deck).stdout
+    assert "undid the review of lstm-cell rated good at" in studyapp("undo", db=db,
+                                                                     content=deck).stdout
     one_line_error(studyapp("undo", db=db, content=deck, expect=1), "nothing to undo")
+    one_line_error(studyapp("undo", "nosuch", db=db, content=deck, expect=1),
+                   f"no card with id 'nosuch' in {deck}")
 
     setup = collection(db, deck)
     setup.rate("rnn-architectures", Rating.Again, at=datetime(2026, 1, 5, 9, tzinfo=UTC))
@@ -122,6 +157,18 @@ def test_rate_undo_and_card_actions(db, deck):
     assert flags["conv1d-in-rnns"] == ("New", False, True)
     assert flags["return-sequences"] == ("New", False, False)
     assert flags["rnn-architectures"] == ("New", False, False)
+    assert studyapp("undo", db=db, content=deck).stdout.startswith(
+        "undid the reset of rnn-architectures at ")
+
+
+def test_due_says_when_the_next_card_is_due_when_nothing_is(db, deck):
+    setup = collection(db, deck)
+    for card_id in DECK_IDS:
+        setup.rate(card_id, Rating.Easy, at=setup.now())
+    next_due = setup.next_due()
+    setup.close()
+    assert studyapp("due", db=db, content=deck).stdout == (
+        f"nothing due; the next card is due in 8d ({next_due:%Y-%m-%d %H:%M} UTC)\n")
 
 
 def test_a_renamed_card_is_reported_as_an_orphan_and_rename_id_moves_its_history(db, deck):
@@ -151,6 +198,10 @@ def test_export_then_import_into_an_empty_database_reproduces_due_exactly(tmp_pa
     exported = tmp_path / "reviews.csv"
     assert "exported 25 reviews" in studyapp("export-reviews", str(exported), db=db,
                                              content=deck).stdout
+    one_line_error(studyapp("export-reviews", str(exported), db=db, content=deck, expect=1),
+                   f"{exported} already exists", "--force")
+    assert "exported 25 reviews" in studyapp("export-reviews", "--force", str(exported), db=db,
+                                             content=deck).stdout
     fresh = tmp_path / "fresh" / "study.db"
     assert "imported 25 reviews" in studyapp("import-reviews", str(exported), db=fresh,
                                              content=deck).stdout
@@ -164,6 +215,47 @@ def test_export_then_import_into_an_empty_database_reproduces_due_exactly(tmp_pa
     assert stats["counts_by_state"]["New"] == 3
     assert sum(n for _day, n in stats["reviews_per_day"]) == 24, "practice is not a review"
     assert len(stats["reviews_per_day"]) == 30 and len(stats["due_per_day"]) == 7
+
+
+def test_import_refuses_a_time_without_offset_and_names_reviews_of_unknown_cards(tmp_path, db,
+                                                                              deck):
+    header = ",".join(EXPORT_COLUMNS)
+    row = "{card},review,{time},3,,,2,0,2.3,2.1,2026-01-05T09:10:00+00:00"
+    naive = tmp_path / "naive.csv"
+    naive.write_text("\n".join([header, row.format(card="lstm-cell", time="2026-01-05T09:00Z"),
+                                row.format(card="ghost", time="2026-11-30T10:00:00")]) + "\n")
+    one_line_error(studyapp("import-reviews", str(naive), db=db, content=deck, expect=1),
+                   f"{naive}:3: review_time '2026-11-30T10:00:00' has no UTC offset",
+                   "nothing was imported")
+    assert "exported 0 reviews" in studyapp("export-reviews", str(tmp_path / "out.csv"), db=db,
+                                            content=deck).stdout
+
+    mixed = tmp_path / "mixed.csv"
+    mixed.write_text("\n".join([header, row.format(card="lstm-cell", time="2026-01-05T09:00Z"),
+                                row.format(card="ghost", time="2026-01-05T09:00Z")]) + "\n")
+    assert studyapp("import-reviews", str(mixed), db=db, content=deck).stdout == (
+        f"imported 2 reviews from {mixed} (1 of them for cards not in the deck: ghost; kept, "
+        "and 'studyapp check' lists them)\n")
+    assert studyapp("import-reviews", str(mixed), db=db, content=deck).stdout == (
+        f"imported 0 reviews from {mixed} (2 already in the log, skipped)\n")
+    one_line_error(studyapp("import-reviews", str(tmp_path / "missing.csv"), db=db, content=deck,
+                            expect=1), f"cannot read {tmp_path / 'missing.csv'} (No such file")
+
+
+def test_backup_refuses_to_overwrite_and_names_what_it_cannot_write(tmp_path, db, deck):
+    studyapp("due", db=db, content=deck)  # creates the database
+    card = deck / "01-rnn-architectures.md"
+    before = card.read_bytes()
+    for destination, words in ((card, "already exists and was left as it is"),
+                               (deck, "is a folder; give a file name"),
+                               (Path("/proc/x.db"), "cannot create")):
+        one_line_error(studyapp("backup", str(destination), db=db, content=deck, expect=1),
+                       str(destination), words)
+    assert card.read_bytes() == before
+    one_line_error(studyapp("restore", str(deck), db=db, content=deck, expect=1),
+                   f"cannot restore from {deck}: it is a folder")
+    one_line_error(studyapp("due", db=tmp_path, content=deck, expect=1),
+                   f"{tmp_path} is a folder, not a database file")
 
 
 def test_backup_and_restore(tmp_path, db, deck):

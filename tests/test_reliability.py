@@ -103,6 +103,30 @@ def test_a_full_disk_during_a_review_is_a_clear_error_and_loses_nothing(tiny_dis
         collection.close()
 
 
+def test_a_full_disk_during_a_backup_or_an_export_leaves_no_partial_file(tiny_disk, tmp_path):
+    store = Store(tmp_path / "study.db")
+    start = datetime(2026, 1, 5, 9, tzinfo=UTC)
+    with store.db.conn:  # a log bigger than the tiny disk, in one transaction
+        store.db.conn.execute("INSERT INTO cards (card_id, fsrs_id) VALUES ('lstm-cell', 1)")
+        store.db.conn.executemany(
+            "INSERT INTO reviews (card_id, kind, rating, review_time, content_hash) "
+            "VALUES ('lstm-cell', 'review', 3, ?, ?)",
+            [((start + timedelta(minutes=m)).isoformat(), "x" * 200) for m in range(3000)])
+    earlier = tiny_disk / "reviews.csv"
+    earlier.write_text("an earlier export\n")
+    try:
+        with pytest.raises(StoreError, match="cannot write the backup .*full"):
+            store.backup(tiny_disk / "copy.db")
+        with pytest.raises(StoreError, match=f"cannot write {earlier} .*nothing was written"):
+            store.export_reviews(earlier, overwrite=True)
+        with pytest.raises(StoreError, match="nothing was written"):
+            store.export_reviews(tiny_disk / "new.csv")
+    finally:
+        store.close()
+    assert earlier.read_text() == "an earlier export\n"
+    assert [p.name for p in tiny_disk.iterdir()] == ["reviews.csv"]
+
+
 def test_a_damaged_database_is_never_overwritten_by_the_command(tmp_path, deck):
     """The command line's view of what test_store checks on Store: one line, file untouched."""
     db = tmp_path / "study.db"
