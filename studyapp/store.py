@@ -251,6 +251,10 @@ def _new_file(path: Path, *, example: str, if_exists: str,
     target = path.with_name(f".{path.name}.{os.getpid()}.tmp") if replace else path
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:  # e.g. a file stands where a folder of the path should be
+        raise StoreError(f"cannot create the folder of {path} ({error.strerror}); choose "
+                         "another place") from None
+    try:
         target.open("x").close()
     except FileExistsError:
         raise StoreError(f"{path} already exists and was left as it is; {if_exists}") from None

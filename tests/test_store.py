@@ -347,6 +347,8 @@ def test_a_backup_never_replaces_a_file(tmp_path, store):
     with pytest.raises(StoreError, match=r"cannot create /proc/studyapp\.db \(.*\); choose a "
                                          "folder you can write to"):
         store.backup(Path("/proc/studyapp.db"))
+    with pytest.raises(StoreError, match=rf"cannot create the folder of {other / 'copy.db'}"):
+        store.backup(other / "copy.db")
     assert list(folder.iterdir()) == []
     copy = Store(store.backup(folder / "nested" / "copy.db"))
     assert len(copy.reviews()) == 1
