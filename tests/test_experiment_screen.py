@@ -4,16 +4,21 @@ database in ``tmp_path``."""
 from __future__ import annotations
 
 import asyncio
+import shlex
+import sys
 import time
 
 import pytest
 from test_app import Recorder, writes_fail
 from test_runner import alive, open_collection
 from textual.app import App
-from textual.widgets import DataTable, Log, ProgressBar, Static
+from textual.content import Content
+from textual.widgets import DataTable, Input, Log, ProgressBar, Static
 
 from studyapp import runner
 from studyapp.screens.experiment import ExperimentScreen
+from studyapp.widgets.key_footer import KeyFooter
+from support import EXPERIMENTS
 
 
 class Host(App):
@@ -223,3 +228,36 @@ def test_a_database_that_cannot_record_the_run_is_said_and_the_screen_stays(coll
             assert "cannot write the database" in recorder.texts()
 
     asyncio.run(scenario())
+
+
+def test_at_80x24_the_end_status_wraps_whole_and_the_footer_matches_the_other_screens(
+        collection):
+    async def scenario():
+        screen = screen_for(collection, "steps")
+        async with Host(screen).run_test(size=(80, 24)) as pilot:
+            await pilot.press("r")
+            await finish(pilot, screen)
+            line = screen.query_one("#status", Static)
+            assert status(screen).endswith("1 malformed event line(s) shown as log text")
+            assert line.region.right <= 80 and line.max_scroll_y == 0
+            assert line.region.height == len(
+                Content(status(screen)).wrap(line.content_size.width)), "no line is cut off"
+            footer = screen.query_one(KeyFooter)
+            assert footer.compact and not footer.show_command_palette
+
+    asyncio.run(scenario())
+
+
+def test_the_example_arguments_suit_every_script(collection):
+    async def scenario():
+        screen = screen_for(collection, "steps")
+        async with Host(screen).run_test(size=(80, 24)):
+            return screen.query_one("#extra", Input).placeholder
+
+    example = asyncio.run(scenario()).split("e.g. ", 1)[1]
+    sys.path.insert(0, str(EXPERIMENTS))
+    import protocol
+
+    protocol.make_parser("", "any").parse_args(shlex.split(example))  # options all scripts share
+    for script in sorted(EXPERIMENTS.glob("q*.py")):  # Q4 and Q7 through forecasting's
+        assert "make_parser(__doc__" in script.read_text(encoding="utf-8"), script.name

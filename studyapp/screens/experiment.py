@@ -27,7 +27,6 @@ from textual.screen import Screen
 from textual.widgets import (
     Button,
     DataTable,
-    Footer,
     Input,
     Label,
     Log,
@@ -45,6 +44,7 @@ from studyapp.cards import Card
 from studyapp.plaintext import format_duration, format_value
 from studyapp.runner import ExperimentRun, LogLine, Progress, Result
 from studyapp.screens.store_errors import notify_store_error
+from studyapp.widgets.key_footer import KeyFooter
 
 if TYPE_CHECKING:
     from studyapp.collection import Collection
@@ -69,7 +69,7 @@ class ExperimentScreen(Screen):
     ExperimentScreen #controls Label { padding: 1 1 0 2; }
     ExperimentScreen #status-row { height: 1; padding: 0 1; }
     ExperimentScreen #elapsed { width: 12; padding: 0 1; }
-    ExperimentScreen #status { width: 1fr; }
+    ExperimentScreen #status { height: auto; padding: 0 1; }
     ExperimentScreen #status.-failed { color: $error; }
     ExperimentScreen #status.-ok { color: $success; }
     ExperimentScreen TabbedContent { height: 1fr; }
@@ -84,9 +84,13 @@ class ExperimentScreen(Screen):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("r", "run", "Run", id="experiment.run"),
         Binding("s", "toggle_smoke", "Smoke on/off", id="experiment.smoke"),
-        Binding("escape", "cancel", "Cancel", id="experiment.cancel"),
-        Binding("c", "cancel", "Cancel", show=False, id="experiment.cancel_c"),
-        Binding("escape", "back", "Back", id="experiment.back"),
+        # Escape cancels while a run is going, and goes back otherwise: the help says which.
+        Binding("escape", "cancel", "Cancel", id="experiment.cancel",
+                tooltip="Cancel the run (while one runs)"),
+        Binding("c", "cancel", "Cancel", show=False, id="experiment.cancel_c",
+                tooltip="Cancel the run (while one runs)"),
+        Binding("escape", "back", "Back", id="experiment.back",
+                tooltip="Back to the card (when none runs)"),
     ]
 
     running: reactive[bool] = reactive(False, bindings=True)
@@ -110,14 +114,14 @@ class ExperimentScreen(Screen):
         yield Static(f"Experiment: {self.card.title}", id="title", markup=False)
         yield Static(id="command", markup=False)
         with Horizontal(id="controls"):
-            yield Input(placeholder="extra arguments, e.g. --epochs 5", id="extra")
+            yield Input(placeholder="extra arguments, e.g. --seed 1", id="extra")
             yield Label("smoke")
             yield Switch(value=True, id="smoke")  # a quick run unless asked otherwise
             yield Button("Run", id="run", variant="primary")
         with Horizontal(id="status-row"):
             yield ProgressBar(id="progress", show_eta=False)
             yield Static(id="elapsed")
-            yield Static(id="status", markup=False)
+        yield Static(id="status", markup=False)  # a line of its own: it wraps, never cut
         with TabbedContent(id="tabs"):
             with TabPane("Log", id="log-tab"):
                 yield Log(id="log", max_lines=LOG_MAX_LINES)
@@ -125,7 +129,7 @@ class ExperimentScreen(Screen):
                 yield VerticalScroll(id="result")
             with TabPane("Runs", id="runs-tab"):
                 yield DataTable(id="runs", cursor_type="row", zebra_stripes=True)
-        yield Footer()
+        yield KeyFooter(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
         self.query_one("#runs", DataTable).add_columns(*runner.RUN_COLUMNS)
