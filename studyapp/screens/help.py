@@ -1,4 +1,5 @@
-"""Help: every key of every screen, with what it does."""
+"""Help: every key of every screen, with what it does (a key's tooltip, where it has one, says
+when it applies; the footer shows the short description)."""
 
 from __future__ import annotations
 
@@ -18,10 +19,18 @@ def bindings_of(owner: type) -> list[Binding]:
 
 
 class HelpScreen(ModalScreen[None]):
-    """A table of the keys of the app and of each screen; any of its keys closes it."""
+    """A table of the keys of the app and of each screen; Escape, ? or q closes it.
+    Home, End, PageUp and PageDown scroll it."""
 
+    # Priority over the table's own keys: its Home and End scroll sideways.
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape,question_mark,q", "app.pop_screen", "Close help", id="close")]
+        Binding("escape,question_mark,q", "app.pop_screen", "Close help", id="close"),
+        Binding("home", "scroll_keys('home')", "First keys", id="top", priority=True),
+        Binding("end", "scroll_keys('end')", "Last keys", id="bottom", priority=True),
+        Binding("pageup", "scroll_keys('page_up')", "Page up", id="page-up", priority=True),
+        Binding("pagedown", "scroll_keys('page_down')", "Page down", id="page-down",
+                priority=True),
+    ]
 
     def compose(self) -> ComposeResult:
         with Vertical(id="help-box"):
@@ -44,4 +53,9 @@ class HelpScreen(ModalScreen[None]):
         for where, owner in groups:
             for binding in bindings_of(owner):
                 table.add_row(where, Text(self.app.get_key_display(binding)),
-                              Text(binding.description))
+                              Text(binding.tooltip or binding.description))
+
+    def action_scroll_keys(self, where: str) -> None:
+        """Scroll the table of keys: ``where`` is ``home``, ``end``, ``page_up`` or
+        ``page_down``."""
+        getattr(self.query_one("#help-keys", DataTable), f"scroll_{where}")(animate=False)

@@ -78,7 +78,7 @@ class ReviewScreen(Screen[None]):
     # the buttons show the ratings), so it only redraws when undo, experiment or the empty
     # state change: redrawing it on every card costs tens of milliseconds.
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("space", "reveal", "Show answer", id="reveal", show=False),
+        Binding("enter,space", "reveal", "Show answer", id="reveal", show=False),
         Binding("1", "rate(1)", "Again", id="again", show=False),
         Binding("2", "rate(2)", "Hard", id="hard", show=False),
         Binding("3", "rate(3)", "Good", id="good", show=False),
