@@ -17,6 +17,7 @@ from textual.screen import Screen
 from textual.widgets import Static
 
 from studyapp.messages import CollectionChanged
+from studyapp.plaintext import plural
 from studyapp.screens.store_errors import reports_store_errors
 from studyapp.widgets.deck_table import DeckTable
 from studyapp.widgets.key_footer import KeyFooter
@@ -43,7 +44,6 @@ def problems_banner(problems: Sequence[CardProblem], deck_dir: Path, width: int)
     in full (``file:line: what to fix``) as fit in :data:`BANNER_LINES` lines of ``width`` cells
     (the first one always), and how to list the rest."""
     from studyapp import locations
-    from studyapp.plaintext import plural
 
     def rows(text: str) -> int:
         return len(Content(text).wrap(max(1, width)))  # as the banner will wrap it

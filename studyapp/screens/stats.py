@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
@@ -12,6 +13,7 @@ from textual.widgets import DataTable, Static, TabbedContent, TabPane
 from textual_plotext import PlotextPlot
 
 from studyapp.messages import CollectionChanged
+from studyapp.plaintext import plural
 from studyapp.widgets.key_footer import KeyFooter
 
 if TYPE_CHECKING:
@@ -24,7 +26,10 @@ DAYS = 30
 
 
 TICKS = 6
-"""Labelled days on a time axis."""
+"""Labelled days on a time axis, and at most as many counts on a count axis."""
+CARD_COLUMNS = (("State", 10), ("Stability", 9), ("Difficulty", 10), ("Recall", 6))
+"""Columns of the Cards tab after the title, with their widths in cells ("Relearning",
+"123.4 d"); the title takes what is left."""
 
 
 def bar_days(plot: PlotextPlot, title: str, series: list[tuple[date, int]]) -> None:
@@ -38,6 +43,8 @@ def bar_days(plot: PlotextPlot, title: str, series: list[tuple[date, int]]) -> N
         plt.bar(positions, [count for _day, count in series], width=0.6)
         every = max(1, len(series) // TICKS)
         plt.xticks(positions[::every], [day.strftime("%m/%d") for day, _ in series[::every]])
+        top = max(count for _day, count in series)
+        plt.yticks(range(0, top + 1, max(1, math.ceil(top / TICKS))))  # whole cards, reviews
     plot.refresh()
 
 
@@ -46,6 +53,11 @@ class StatsScreen(Screen[None]):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,q", "app.pop_screen", "Deck", id="back")]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._stats: Stats | None = None
+        """What the screen shows, once drawn."""
 
     def compose(self) -> ComposeResult:
         yield Static(id="summary")
@@ -72,13 +84,13 @@ class StatsScreen(Screen[None]):
 
     def show_stats(self) -> None:
         """Redraw everything from :meth:`Collection.stats`."""
-        stats = self.collection.stats(days=DAYS)
+        stats = self._stats = self.collection.stats(days=DAYS)
         retention = "—" if stats.true_retention is None else f"{stats.true_retention:.0%}"
         states = "  ·  ".join(f"{count} {state.lower()}"
                               for state, count in sorted(stats.counts_by_state.items()))
         reviews = sum(count for _day, count in stats.reviews_per_day)
         self.query_one("#summary", Static).update(
-            f"[b]Last {DAYS} days[/b]: {reviews} reviews, true retention {retention}"
+            f"[b]Last {DAYS} days[/b]: {plural(reviews, 'review')}, true retention {retention}"
             f"\n[b]Cards[/b]: {states}")
         self.plot_reviews(stats)
         self.plot_retention(stats)
@@ -113,14 +125,18 @@ class StatsScreen(Screen[None]):
         bar_days(self.query_one("#due-plot", PlotextPlot),
                  f"Cards due, next {DAYS} days", stats.due_per_day)
 
+    def on_resize(self) -> None:
+        if self._stats is not None:  # the title column's width follows the screen's
+            self.fill_card_table(self._stats)
+
     def fill_card_table(self, stats: Stats) -> None:
+        """One row per card; the title column takes the width the other columns leave."""
         table = self.query_one("#card-stats", DataTable)
         table.clear(columns=True)
-        table.add_column("Card", key="title")
-        table.add_column("State", key="state")
-        table.add_column("Stability", key="stability")
-        table.add_column("Difficulty", key="difficulty")
-        table.add_column("Recall", key="recall")
+        taken = sum(width + 2 for _name, width in CARD_COLUMNS) + 2 + 2  # padding, scrollbar
+        table.add_column("Card", width=max(12, self.size.width - taken), key="title")
+        for name, width in CARD_COLUMNS:
+            table.add_column(name, width=width, key=name.lower())
         for row in stats.per_card:
             table.add_row(
                 Text(row.card.title, overflow="ellipsis", no_wrap=True),
