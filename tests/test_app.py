@@ -12,9 +12,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from rich.text import Text
 from textual.content import Content
 from textual.notifications import Notification, Notify
 from textual.widgets import DataTable, Static
+from textual.widgets._toast import Toast
 
 from studyapp.app import InstanceLock, StudyApp
 from studyapp.cards import load_deck
@@ -519,3 +521,79 @@ async def test_suspending_on_a_database_that_cannot_be_written_is_said(deck, db,
         assert isinstance(app.screen, DeckScreen) and table.get_row(first)[5] == ""
         await pilot.press("at")
         assert table.get_row(first)[5] == "susp"
+
+
+@sync
+async def test_help_lists_enter_to_reveal_says_when_escape_applies_and_scrolls(deck, db, clock):
+    app = StudyApp(deck, db, clock=clock)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await opened(app, pilot)
+        await pilot.press("f1")
+        table = app.screen.query_one("#help-keys", DataTable)
+        rows = [tuple(str(cell) for cell in table.get_row_at(i)) for i in range(table.row_count)]
+        assert ("Review", "⏎", "Show answer") in rows
+        escapes = [does for where, key, does in rows if (where, key) == ("Experiment", "esc")]
+        assert len(escapes) == len(set(escapes)) == 2 and all("(wh" in d for d in escapes)
+
+        assert table.max_scroll_y > 0
+        await pilot.press("end")
+        assert table.scroll_y == table.max_scroll_y
+        await pilot.press("home")
+        assert table.scroll_y == 0
+        await pilot.press("pagedown")
+        assert 0 < table.scroll_y
+        await pilot.press("pageup")
+        assert table.scroll_y == 0
+
+
+@sync
+async def test_enter_reveals_after_leaving_the_answer_box_and_never_rates(deck, db, clock):
+    app = StudyApp(deck, db, clock=clock)
+    async with app.run_test() as pilot:
+        collection = await opened(app, pilot)
+        await pilot.press("s", "escape", "enter")
+        screen = review_screen(app)
+        assert screen.revealed
+        await pilot.press("enter")
+        assert screen.revealed and collection.store.reviews() == []
+
+
+@sync
+async def test_stats_at_80x24_show_every_card_column_and_whole_review_counts(deck, db, clock):
+    app = StudyApp(deck, db, clock=clock)
+    async with app.run_test(size=(80, 24)) as pilot:
+        collection = await opened(app, pilot)
+        collection.rate(collection.deck.ids[0], Rating.Good)
+        await pilot.press("t")
+        screen = app.screen
+        assert "1 review," in str(screen.query_one("#summary", Static).render())
+        chart = Text.from_ansi(screen.query_one("#reviews-plot").plt.build()).plain
+        labels = [line.split("┤")[0].strip() for line in chart.splitlines() if "┤" in line]
+        assert labels == ["1", "0"], "a count axis has whole numbers"
+
+        screen.query_one("#stats-tabs").active = "tab-cards"
+        await pilot.pause()
+        table = screen.query_one("#card-stats", DataTable)
+        assert [str(c.label) for c in table.columns.values()] == [
+            "Card", "State", "Stability", "Difficulty", "Recall"]
+        assert table.virtual_size.width <= table.scrollable_content_region.width
+        assert table.max_scroll_x == 0, "no column is cut off or hidden"
+
+
+@sync
+async def test_review_notifications_leave_the_answer_box_and_ratings_in_view(deck, db, clock):
+    app = StudyApp(deck, db, clock=clock)
+    async with app.run_test(size=(80, 24), notifications=True) as pilot:
+        collection = await opened(app, pilot)
+        await pilot.press("s", "enter", "3", "ctrl+z")
+        await pilot.pause()
+        screen = review_screen(app)
+        toasts = list(screen.query(Toast))
+        assert toasts and "Undid Good" in str(toasts[-1].render())
+        assert not toasts[-1].region.overlaps(screen.query_one("#answer-input").region)
+        await pilot.press("enter")
+        with writes_fail(collection):
+            await pilot.press("3")
+        await pilot.pause()
+        ratings = screen.query_one("#ratings").region
+        assert ratings.height and not any(t.region.overlaps(ratings) for t in screen.query(Toast))
