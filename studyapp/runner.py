@@ -290,8 +290,9 @@ class ExperimentRun:
         """Check the script again, record the run, open its log and launch the process.
 
         Raises :class:`ExperimentUnavailable` without TensorFlow, ``UnsafeScriptError`` when the
-        script is no longer safe, ``OSError`` when the process cannot start (the run is then
-        recorded as failed) and ``RuntimeError`` when called twice.
+        script is no longer safe, :class:`~studyapp.store.StoreError` when the run cannot be
+        recorded (nothing is left behind), ``OSError`` when the process cannot start (the run is
+        then recorded as failed) and ``RuntimeError`` when called twice.
         """
         if self._process is not None or self.run_id is not None:
             raise RuntimeError("this run was already started; make a new ExperimentRun")
@@ -300,7 +301,13 @@ class ExperimentRun:
                                experiments_dir=self.experiments_dir)
         started = datetime.now(UTC)
         self._log, self.log_path = _new_log_file(self.runs_dir, self.card.id, started)
-        self.run_id = self.store.start_run(self.card.id, self.argv, self.log_path, started)
+        try:
+            self.run_id = self.store.start_run(self.card.id, self.argv, self.log_path, started)
+        except BaseException:  # e.g. a read-only database: leave no orphan log file behind
+            self._log.close()
+            self.log_path.unlink()
+            self._log = self.log_path = None
+            raise
         self._started_at = time.monotonic()
         try:
             self._process = await asyncio.create_subprocess_exec(

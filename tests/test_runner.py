@@ -18,7 +18,7 @@ import pytest
 
 from studyapp import locations, runner
 from studyapp.cards import Card, Experiment, UnsafeScriptError
-from studyapp.collection import Collection
+from studyapp.collection import Collection, StoreError
 from studyapp.runner import (
     ExperimentRun,
     ExperimentUnavailable,
@@ -202,6 +202,15 @@ def test_extra_arguments_and_smoke_are_appended_to_the_card_arguments(collection
     assert run.argv[3:] == ["--steps", "20", "--delay", "0.5", "--delay", "0", "--smoke"]
     assert events[-1].metrics["smoke"] == 1
     assert events[-1].tables[-1]["rows"] == [["argv", "--steps 20 --delay 0.5 --delay 0 --smoke"]]
+
+
+def test_a_run_that_cannot_be_recorded_does_not_start_and_leaves_no_log(collection):
+    collection.store.db.execute("PRAGMA query_only = ON")  # every write now fails
+    run = ExperimentRun(collection, collection.card("steps"))
+    with pytest.raises(StoreError, match="readonly"):
+        asyncio.run(run.start())
+    assert run.running is False and run.log_path is None
+    assert list(run.runs_dir.glob("*.log")) == []
 
 
 def test_exit_status_and_crash_are_recorded_as_failed(collection):
