@@ -732,13 +732,15 @@ class Store:
     def backup(self, destination: Path | None = None, *, kind: str = "manual") -> Path:
         """Copy the database with SQLite's online backup API and return the copy's path.
 
-        Default destination: ``backups/studyapp-<kind>-<UTC time>.db`` beside the database. Never
-        replaces a file: raises :class:`StoreError` when ``destination`` exists, is a folder or
-        cannot be written (a partial copy is removed).
+        Default destination: ``backups/studyapp-<kind>-<UTC time>-<process id>.db`` beside the
+        database. Never replaces a file: raises :class:`StoreError` when ``destination`` exists,
+        is a folder or cannot be written (a partial copy is removed).
         """
         if destination is None:
             stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
-            destination = backups_dir(self.path) / f"studyapp-{kind}-{stamp}.db"
+            # The process id too: two studyapps started at once make their daily backups at the
+            # same microsecond (seen with forked processes).
+            destination = backups_dir(self.path) / f"studyapp-{kind}-{stamp}-{os.getpid()}.db"
         with _new_file(Path(destination), example="studyapp-backup.db",
                        if_exists="a backup never replaces a file: give a new file name, or none "
                        f"for a dated one in {backups_dir(self.path)}") as target:

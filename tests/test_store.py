@@ -355,6 +355,22 @@ def test_a_backup_never_replaces_a_file(tmp_path, store):
     copy.close()
 
 
+def test_two_processes_backing_up_at_the_same_microsecond_both_succeed(store, monkeypatch):
+    import studyapp.store as store_module
+
+    class Frozen(datetime):
+        @classmethod
+        def now(cls, tz=None):
+            return T0
+
+    monkeypatch.setattr(store_module, "datetime", Frozen)
+    made = []
+    for pid in (4101, 4102):  # e.g. two studyapps forked at once, each making its daily backup
+        monkeypatch.setattr(store_module.os, "getpid", lambda pid=pid: pid)
+        made.append(store.backup(kind="daily"))
+    assert made[0] != made[1] and all(path.is_file() for path in made)
+
+
 def test_a_folder_given_as_the_database_is_named_as_a_folder(tmp_path):
     with pytest.raises(StoreError, match=rf"{tmp_path} is a folder, not a database file; give a "
                                          rf"file path .* e\.g\. {tmp_path / 'studyapp.db'}"):
