@@ -290,6 +290,9 @@ def make_parser(description: str, experiment: str) -> argparse.ArgumentParser:
                        help="add day-of-year and day-of-week sin/cos input channels")
     model.add_argument("--residual", action=argparse.BooleanOptionalAction, default=True,
                        help="models predict the change from the last observed value")
+    model.add_argument("--window-norm", action=argparse.BooleanOptionalAction, default=True,
+                       help="models see each window scaled by its own mean and standard "
+                            "deviation, and scale their forecast back (RevIN)")
     return parser
 
 
@@ -462,6 +465,41 @@ def horizon_mae(forecast: np.ndarray, truth: np.ndarray) -> np.ndarray:
 
 # --------------------------------------------------------------------------------------------
 # Models and training (import Keras)
+
+
+WINDOW_STD_FLOOR = 1e-3
+"""Smallest standard deviation a window is divided by (in the series' scaled units)."""
+
+
+def window_normalization(inputs, enabled: bool = True):
+    """Normalise each window's series by its own mean and standard deviation; returns
+    ``(features, restore)``.
+
+    ``inputs`` is ``[batch, window, features]`` (feature 0 is the scaled series, the others
+    calendar channels, left as they are). ``restore(outputs)`` maps the network's forecasts,
+    ``[batch, horizon]`` or ``[batch, window, horizon]``, back to the series' scale, so the loss
+    and the metrics are unchanged. Reversible instance normalisation (RevIN; Kim et al., "Reversible
+    Instance Normalization for Accurate Time-Series Forecasting against Distribution Shift",
+    ICLR 2022) without its learned affine weights: a model that learned the shape of weeks at
+    one level still forecasts when the level moves, as CTA ridership did in March 2020. With
+    ``enabled=False`` both are the identity.
+    """
+    if not enabled:
+        return inputs, lambda outputs: outputs
+    import keras
+
+    ops = keras.ops
+    series = inputs[:, :, :1]
+    mean = ops.mean(series, axis=1, keepdims=True)  # [batch, 1, 1]
+    std = ops.maximum(ops.std(series, axis=1, keepdims=True), WINDOW_STD_FLOOR)
+    features = ops.concatenate([(series - mean) / std, inputs[:, :, 1:]], axis=-1)
+
+    def restore(outputs):
+        if len(outputs.shape) == 2:  # seq2vec [batch, horizon]
+            return outputs * std[:, 0] + mean[:, 0]
+        return outputs * std + mean
+
+    return features, restore
 
 
 def forecast_head(inputs, hidden, horizon: int, residual: bool):

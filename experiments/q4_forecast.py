@@ -11,7 +11,9 @@ both designs with early stopping on validation MAE, and reports the test MAE per
 Default data: Seattle's daily maximum temperature (offline); --dataset ridership gives the book's
 CTA series. With --calendar (on by default), the inputs carry day-of-year and day-of-week as
 sin/cos channels beside the series; with --residual (on by default) the models predict the change
-from the last observed value.
+from the last observed value; with --window-norm (on by default) they see each window scaled by
+its own mean and standard deviation and scale their forecast back, so they still forecast when
+the series' level moves (CTA ridership fell by two thirds in March 2020).
 """
 
 from __future__ import annotations
@@ -25,19 +27,21 @@ MODELS = ("seq2vec", "seq2seq")
 
 
 def make_model(kind: str, window: int, n_features: int, horizon: int, units: int,
-               residual: bool):
+               residual: bool, window_norm: bool):
     """A 2-layer GRU forecaster; input ``[batch, window, features]``.
 
     ``seq2vec`` outputs ``[batch, horizon]``; ``seq2seq`` outputs ``[batch, window, horizon]``
     (the forecast made at every step). With ``residual`` the network predicts the change from the
-    series' value at the same step (feature 0).
+    series' value at the same step (feature 0); with ``window_norm`` it works on each window
+    scaled by its own statistics (:func:`forecasting.window_normalization`).
     """
     import keras
 
     inputs = keras.Input(shape=(window, n_features))
-    hidden = keras.layers.GRU(units, return_sequences=True)(inputs)
+    features, restore = forecasting.window_normalization(inputs, window_norm)
+    hidden = keras.layers.GRU(units, return_sequences=True)(features)
     hidden = keras.layers.GRU(units, return_sequences=kind == "seq2seq")(hidden)
-    outputs = forecasting.forecast_head(inputs, hidden, horizon, residual)
+    outputs = restore(forecasting.forecast_head(features, hidden, horizon, residual))
     return keras.Model(inputs, outputs, name=kind)
 
 
@@ -83,7 +87,7 @@ def main() -> None:
     for kind in MODELS:
         print(f"training {kind}")
         model = make_model(kind, args.window, data.n_features, horizon, args.units,
-                           args.residual)
+                           args.residual, args.window_norm)
         training[kind] = forecasting.fit(model, data, kind == "seq2seq", args.epochs,
                                          args.patience, prefix=f"{kind}_")
         forecasts[kind] = forecasting.forecast(model, data, kind == "seq2seq")
@@ -100,7 +104,8 @@ def main() -> None:
         metrics[f"{kind}_best_epoch"] = training[kind]["best_epoch"]
     metrics.update(best_vs_persistence=overall[best] / persistence, test_windows=len(anchors))
     run_details = protocol.details(best_model=best, unit=series.unit, calendar=args.calendar,
-                                   residual=args.residual, data_report=series.report)
+                                   residual=args.residual, window_norm=args.window_norm,
+                                   data_report=series.report)
 
     columns = ["forecaster", *[f"t+{day}" for day in range(1, horizon + 1)], "overall",
                "vs persistence"]

@@ -13,7 +13,7 @@ MAE, number of parameters and seconds per training epoch:
 All three use the same sequence-to-vector head (Dense(7) on the last step), so they are trained
 and scored on exactly the same targets; a seq2seq head after a strided convolution would need its
 targets downsampled too (the book's ``Y[:, 3::2]``). Data options as in Q4 (same windows, calendar
-channels and residual head by default).
+channels, residual head and window normalisation by default).
 """
 
 from __future__ import annotations
@@ -38,12 +38,17 @@ def wavenet_dilations(window: int) -> list[int]:
 
 
 def make_model(kind: str, window: int, n_features: int, horizon: int, units: int,
-               residual: bool):
-    """One of :data:`MODELS`; input ``[batch, window, features]``, output ``[batch, horizon]``."""
+               residual: bool, window_norm: bool):
+    """One of :data:`MODELS`; input ``[batch, window, features]``, output ``[batch, horizon]``.
+
+    ``residual`` and ``window_norm`` as in Q4 (:func:`forecasting.forecast_head`,
+    :func:`forecasting.window_normalization`).
+    """
     import keras
 
     inputs = keras.Input(shape=(window, n_features))
-    hidden = inputs
+    features, restore = forecasting.window_normalization(inputs, window_norm)
+    hidden = features
     if kind == "wavenet":
         for rate in wavenet_dilations(window):
             hidden = keras.layers.Conv1D(units, kernel_size=2, padding="causal",
@@ -60,7 +65,7 @@ def make_model(kind: str, window: int, n_features: int, horizon: int, units: int
             raise ValueError(f"unknown model {kind!r}; expected one of {MODELS}")
         hidden = keras.layers.GRU(units, return_sequences=True)(hidden)
         hidden = keras.layers.GRU(units)(hidden)
-    outputs = forecasting.forecast_head(inputs, hidden, horizon, residual)
+    outputs = restore(forecasting.forecast_head(features, hidden, horizon, residual))
     return keras.Model(inputs, outputs, name=kind)
 
 
@@ -101,7 +106,8 @@ def main() -> None:
 
     rows, curves = {}, {}
     for kind in MODELS:
-        model = make_model(kind, args.window, data.n_features, horizon, args.units, args.residual)
+        model = make_model(kind, args.window, data.n_features, horizon, args.units, args.residual,
+                           args.window_norm)
         print(f"training {kind}: {model.count_params()} parameters")
         trained = forecasting.fit(model, data, False, args.epochs, args.patience,
                                   prefix=f"{kind}_")
@@ -126,7 +132,7 @@ def main() -> None:
     protocol.result(
         metrics=metrics,
         tables=[protocol.table("Conv1D vs RNN: same windows, seq2vec heads", columns, table_rows),
-                protocol.details(unit=series.unit, summary=line)],
+                protocol.details(unit=series.unit, window_norm=args.window_norm, summary=line)],
         plots=[protocol.plot("Validation MAE per epoch", "epoch",
                              f"validation MAE ({series.unit})", curves)],
     )

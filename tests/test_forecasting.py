@@ -236,7 +236,8 @@ def test_q7_strided_conv_sees_the_newest_day_whatever_the_window(window):
     import keras
     import q7_conv1d
 
-    model = q7_conv1d.make_model("conv_gru", window, 1, 7, units=4, residual=False)
+    model = q7_conv1d.make_model("conv_gru", window, 1, 7, units=4, residual=False,
+                                 window_norm=False)
     conv = next(layer for layer in model.layers if isinstance(layer, keras.layers.Conv1D))
     kernel, bias = conv.get_weights()
     # A kernel of ones makes the last convolution step the (ReLU of the) sum of the days it
@@ -246,3 +247,23 @@ def test_q7_strided_conv_sees_the_newest_day_whatever_the_window(window):
     inputs = np.zeros((1, window, 1), "float32")
     inputs[0, -1, 0] = 10.0
     assert features(inputs).numpy()[0, -1].min() == pytest.approx(10.0)
+
+
+@pytest.mark.tensorflow
+@pytest.mark.parametrize(("script", "kind"), [
+    ("q4_forecast", "seq2vec"), ("q4_forecast", "seq2seq"),
+    ("q7_conv1d", "gru"), ("q7_conv1d", "conv_gru"), ("q7_conv1d", "wavenet")])
+def test_window_normalised_models_follow_the_series_level_and_scale(script, kind):
+    """With window_norm, forecasting ``a * x + b`` gives ``a * forecast(x) + b``: a level shift
+    (CTA ridership in March 2020) moves the forecast with it, whatever the weights."""
+    require_tensorflow()
+    sys.path.insert(0, str(EXPERIMENTS))
+    import importlib
+
+    make_model = importlib.import_module(script).make_model
+    series = np.random.default_rng(0).normal(size=(3, 24, 1)).astype("float32")
+    for residual in (True, False):
+        model = make_model(kind, 24, 1, 7, units=4, residual=residual, window_norm=True)
+        forecast = model(series).numpy()
+        shifted = model(3.0 * series + 5.0).numpy()
+        np.testing.assert_allclose(shifted, 3.0 * forecast + 5.0, rtol=1e-4, atol=1e-4)
