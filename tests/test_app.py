@@ -99,6 +99,16 @@ def review_screen(app: StudyApp) -> ReviewScreen:
     return app.screen
 
 
+def rate_in_another_studyapp(deck: Path, db: Path, card_id: str, at: datetime) -> None:
+    """Rate ``card_id`` Good at ``at`` through a collection of its own, as a second process
+    would."""
+    other = Collection.open(deck, db, clock=lambda: at)
+    try:
+        other.rate(card_id, Rating.Good)
+    finally:
+        other.close()
+
+
 async def type_text(pilot, text: str) -> None:
     await pilot.press(*("space" if char == " " else char for char in text))
 
@@ -345,11 +355,7 @@ async def test_undo_is_refused_when_another_process_reviewed_the_card(deck, db, 
         collection = await opened(app, pilot)
         await pilot.press("s", "enter", "1")
         rated = app.session_reviews[-1].card_id
-        other = Collection.open(deck, db, clock=lambda: clock.now + timedelta(minutes=5))
-        try:
-            other.rate(rated, Rating.Good)
-        finally:
-            other.close()
+        rate_in_another_studyapp(deck, db, rated, clock.now + timedelta(minutes=5))
         await pilot.press("ctrl+z")
         assert "Undo refused" in recorder.texts()
         assert len(collection.store.reviews(rated)) == 2
@@ -365,11 +371,7 @@ async def test_a_rating_that_cannot_be_saved_is_said_and_the_card_stays(deck, db
         await pilot.press("s", "enter")
         screen = review_screen(app)
         shown = screen.card_id
-        other = Collection.open(deck, db, clock=lambda: clock.now + timedelta(hours=1))
-        try:
-            other.rate(shown, Rating.Good)
-        finally:
-            other.close()
+        rate_in_another_studyapp(deck, db, shown, clock.now + timedelta(hours=1))
         await pilot.press("3")
         assert "Rating not saved" in recorder.texts()
         assert "clock moved back" in recorder.texts()
