@@ -365,6 +365,29 @@ def _cached_card(entry: dict[str, Any], path: Path, experiments_dir: Path | None
                 content_hash=entry["content_hash"])
 
 
+def _yaml_error_location(error: yaml.YAMLError) -> tuple[int, str]:
+    """The card-file line (1-based, after the opening ``---``) to report a YAML error at, and
+    its reason.
+
+    PyYAML marks where it noticed the problem, which for a bracket or quote left open is a later
+    line; its context mark says where that bracket or quote opened. That line is the one to
+    fix, so it is reported, and the message names the other one.
+    """
+    def file_line(mark: yaml.Mark) -> int:
+        return mark.line + 2  # + 1 for 1-based, + 1 for the opening '---'
+
+    problem = getattr(error, "problem_mark", None)
+    context = getattr(error, "context_mark", None)
+    reason = getattr(error, "problem", None) or str(error)
+    if problem is None:
+        return 2, reason
+    opened = getattr(error, "context", None) or ""
+    if context is not None and context.line != problem.line and (
+            "flow" in opened or "quoted" in opened):  # an unclosed [...], {...} or "..."
+        return file_line(context), f"{opened}: {reason} on line {file_line(problem)}"
+    return file_line(problem), reason
+
+
 def _front_matter(path: Path, lines: list[str],
                   problems: list[CardProblem]) -> tuple[Any, int]:
     """Load the YAML between the opening and closing ``---`` lines.
@@ -384,9 +407,7 @@ def _front_matter(path: Path, lines: list[str],
     try:
         meta = _YAML.load("\n".join(lines[1:closing]), Loader=_YAML_LOADER)
     except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        line = mark.line + 2 if mark is not None else 2  # + 1 for 1-based, + 1 for the '---'
-        reason = getattr(error, "problem", None) or str(error)
+        line, reason = _yaml_error_location(error)
         problems.append(CardProblem(path, line, f"invalid YAML in the front matter ({reason}); "
                                     "fix the syntax, quoting values that contain ': ' or '#'"))
         return None, closing + 2

@@ -166,7 +166,10 @@ def test_content_hash_ignores_resave_but_sees_word_edits(tmp_path):
     ("  \n\n", None, "empty"),
     ("## Question\nq\n## Answer\na\n", 1, "no front matter"),
     ("---\nid: x\n", 1, "never closed"),
-    ("---\nid: x\ntitle: [unclosed\ntags: []\n---\n" + BODY, 4, "invalid YAML"),
+    # an unclosed bracket or quote is reported where it opened, naming where YAML noticed
+    ("---\nid: x\ntitle: [unclosed\ntags: []\n---\n" + BODY, 3, "on line 4"),
+    ('---\nid: x\ntitle: "unclosed\ntags: []\n---\n' + BODY, 3, "quoted scalar"),
+    ("---\nid: x\ntags: [a]\n  bad: indent\n---\n" + BODY, 4, "invalid YAML"),
     ("---\n- id\n- title\n---\n" + BODY, 2, "a list, not a mapping"),
     ("---\njust a scalar\n---\n" + BODY, 2, "a str, not a mapping"),
     ("---\n---\n" + BODY, 2, "empty"),
