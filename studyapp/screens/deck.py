@@ -157,8 +157,9 @@ class DeckScreen(Screen[None]):
         today = collection.today(now)
         counts = today.counts
         self.query_one("#today", Static).update(
-            f"[b]Today[/b]  [$primary]{counts.new} new[/]  ·  [$warning]{counts.learning} "
-            f"learning[/]  ·  [$success]{counts.review} review[/]")
+            f"[b]Today[/b]  [$text-primary]{counts.new} new[/]  ·  "
+            f"[$text-warning]{counts.learning} learning[/]  ·  "
+            f"[$text-success]{counts.review} review[/]")  # text-*: readable on light themes too
         deck_problems = collection.deck.problems
         problems.update(problems_banner(deck_problems, collection.deck.directory,
                                         self.size.width - 2))  # the banner's padding
