@@ -131,7 +131,8 @@ def default_output_dir(experiment: str) -> Path:
     """Where a script saves artefacts unless ``--output-dir`` says otherwise.
 
     ``<user data dir>/studyapp/experiments/<experiment>`` (platformdirs), the same data dir as the
-    app's database.
+    app's database. studyapp's runner passes its own, beside the database it was opened with
+    (``studyapp.locations.experiment_output_dir``).
     """
     from platformdirs import user_data_dir
 

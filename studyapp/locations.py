@@ -2,9 +2,10 @@
 
 The bundled deck (``content/``) and the experiment scripts (``experiments/``) sit beside the
 package in the checkout, which the README installs in editable mode. User data (database,
-backups, experiment runs) lives in the platform's user data dir and settings in its user config
-dir (``platformdirs``). ``--db`` / ``STUDYAPP_DB`` and ``--content`` / ``STUDYAPP_CONTENT``
-override the database and the deck.
+backups, experiment run logs and artefacts) lives in the platform's user data dir and settings
+in its user config dir (``platformdirs``). ``--db`` / ``STUDYAPP_DB`` and ``--content`` /
+``STUDYAPP_CONTENT`` override the database and the deck; what belongs to a database sits beside
+it.
 """
 
 from __future__ import annotations
@@ -50,6 +51,18 @@ def runs_dir(database: Path) -> Path:
     """Where experiment runs recorded in ``database`` keep their logs: a ``runs/`` folder
     beside it, like its backups."""
     return database.parent / "runs"
+
+
+def experiment_output_dir(database: Path, experiment: str) -> Path:
+    """Where an experiment run from studyapp with ``database`` saves its artefacts (models,
+    prepared datasets, plots): ``<folder of database>/experiments/<experiment>``, e.g.
+    ``experiments/q9_sketch_classifier`` for the script ``q9_sketch_classifier.py``.
+
+    With the default database this is the scripts' own default (``protocol.default_output_dir``),
+    so runs from the app and from the shell share their artefacts; ``--db`` moves them with the
+    database, like its runs and backups.
+    """
+    return database.parent / "experiments" / experiment
 
 
 def config_path() -> Path:

@@ -1,14 +1,16 @@
 """Run a card's experiment script as a subprocess and turn its output into events.
 
-A run is ``python -u experiments/<script> <card args> <extra args> [--smoke]``: an argv list,
-never a shell, with the app's own interpreter (``sys.executable``), stdin closed, stderr merged
-into stdout and the child in a new session, so cancelling signals its whole process group
-(SIGTERM, then SIGKILL after a grace period). Output is read in chunks and split into lines by
-:class:`LineSplitter`; a line longer than :data:`LINE_LIMIT` is cut into pieces rather than
-crashing the reader. Each line becomes a :class:`LogLine`, :class:`Progress` or :class:`Result`
-per ``experiments/protocol.py`` (this module never imports it: :func:`parse_event` is the one
-place that reads events). Every run is recorded in the store and its raw output saved to a log
-file under :func:`studyapp.locations.runs_dir`.
+A run is ``python -u experiments/<script> [--output-dir DIR] <card args> <extra args>
+[--smoke]``: an argv list, never a shell, with the app's own interpreter (``sys.executable``),
+stdin closed, stderr merged into stdout and the child in a new session, so cancelling signals
+its whole process group (SIGTERM, then SIGKILL after a grace period). ``DIR`` is beside the
+database (:func:`build_argv`), so a run's artefacts move with ``--db`` like its log. Output is
+read in chunks and split into lines by :class:`LineSplitter`; a line longer than
+:data:`LINE_LIMIT` is cut into pieces rather than crashing the reader. Each line becomes a
+:class:`LogLine`, :class:`Progress` or :class:`Result` per ``experiments/protocol.py`` (this
+module never imports it: :func:`parse_event` is the one place that reads events). Every run is
+recorded in the store and its raw output saved to a log file under
+:func:`studyapp.locations.runs_dir`.
 
 The core is asynchronous (:class:`ExperimentRun`, used by the TUI); :func:`run_headless` drives
 the same core with ``asyncio.run`` for the command line. No Textual, no TensorFlow here:
@@ -53,6 +55,8 @@ KILL_SETTLE_S = 0.2
 TAIL_LINES = 20
 """How many of the last log lines a run keeps for showing a crash."""
 INSTALL_HINT = "pip install -e '.[experiments]'"
+OUTPUT_DIR_OPTION = "--output-dir"
+"""The option every script takes for the folder of its artefacts (``protocol.make_parser``)."""
 
 
 class ExperimentUnavailable(RuntimeError):
@@ -199,9 +203,15 @@ def require_tensorflow() -> None:
 
 
 def build_argv(card: Card, extra_args: Sequence[str] = (), *, smoke: bool = False,
-               experiments_dir: Path | None = None) -> list[str]:
-    """The command for ``card``'s experiment: ``[python, -u, script, *card args, *extra_args]``
-    plus ``--smoke`` when asked.
+               experiments_dir: Path | None = None, database: Path | None = None) -> list[str]:
+    """The command for ``card``'s experiment: ``[python, -u, script, --output-dir DIR,
+    *card args, *extra_args]`` plus ``--smoke`` when asked.
+
+    ``DIR`` is :func:`studyapp.locations.experiment_output_dir` of ``database``, so the run's
+    artefacts sit beside the database like its logs and backups. It is left out without
+    ``database`` and when the card's or the extra arguments give their own ``--output-dir``;
+    it comes first, so that a later abbreviation (``--output``) still wins, as argparse keeps
+    the last value.
 
     Raises ``ValueError`` when the card has no experiment and
     :class:`studyapp.cards.UnsafeScriptError` (a ``ValueError``) when its script is not a file
@@ -210,8 +220,13 @@ def build_argv(card: Card, extra_args: Sequence[str] = (), *, smoke: bool = Fals
     if card.experiment is None:
         raise ValueError(f"card {card.id!r} has no experiment to run")
     script = card.experiment.resolve(experiments_dir or locations.experiments_dir())
-    return [sys.executable, "-u", str(script), *card.experiment.args, *extra_args,
-            *(["--smoke"] if smoke else [])]
+    args = [*card.experiment.args, *extra_args]
+    if database is not None and not any(arg == OUTPUT_DIR_OPTION
+                                        or arg.startswith(OUTPUT_DIR_OPTION + "=")
+                                        for arg in args):
+        output_dir = locations.experiment_output_dir(database, script.stem)
+        args = [OUTPUT_DIR_OPTION, str(output_dir), *args]
+    return [sys.executable, "-u", str(script), *args, *(["--smoke"] if smoke else [])]
 
 
 def display_command(argv: Sequence[str]) -> str:
@@ -233,7 +248,8 @@ class ExperimentRun:
 
     and ``await run.cancel()`` from another task to stop it. ``runs_dir`` (default: a ``runs``
     folder beside the database, :func:`studyapp.locations.runs_dir`) receives the raw output
-    as ``<UTC start>-<card>.log``.
+    as ``<UTC start>-<card>.log``; the script saves its artefacts beside the database too
+    (``--output-dir``, see :func:`build_argv`).
     Raises ``ValueError``/``UnsafeScriptError`` as :func:`build_argv` does.
     """
 
@@ -247,7 +263,7 @@ class ExperimentRun:
         self.experiments_dir = experiments_dir or locations.experiments_dir()
         self.runs_dir = runs_dir or locations.runs_dir(collection.store.path)
         self.argv = build_argv(card, self.extra_args, smoke=smoke,
-                               experiments_dir=self.experiments_dir)
+                               experiments_dir=self.experiments_dir, database=self.store.path)
         self.splitter = LineSplitter(line_limit)
         self.run_id: int | None = None
         self.log_path: Path | None = None
@@ -298,7 +314,7 @@ class ExperimentRun:
             raise RuntimeError("this run was already started; make a new ExperimentRun")
         require_tensorflow()
         self.argv = build_argv(self.card, self.extra_args, smoke=self.smoke,
-                               experiments_dir=self.experiments_dir)
+                               experiments_dir=self.experiments_dir, database=self.store.path)
         started = datetime.now(UTC)
         self._log, self.log_path = _new_log_file(self.runs_dir, self.card.id, started)
         try:

@@ -89,22 +89,26 @@ def test_run_shows_log_progress_result_table_and_past_run(collection):
     asyncio.run(scenario())
 
 
-def test_extra_arguments_and_smoke_switch_change_the_command(collection):
+def test_extra_arguments_and_smoke_switch_change_the_command(collection, tmp_path):
     async def scenario():
         screen = screen_for(collection, "steps")
         async with Host(screen).run_test(size=(110, 40)) as pilot:
             def command() -> str:
                 return str(screen.query_one("#command", Static).render())
 
-            assert command().endswith("steps.py --smoke"), "a smoke run unless asked otherwise"
+            beside_db = tmp_path / "experiments" / "steps"  # the database is tmp_path/study.db
+            assert command().endswith(f"steps.py --output-dir {beside_db} --smoke"), \
+                "a smoke run unless asked otherwise, its artefacts beside the database"
             await pilot.press("s")
-            assert command().endswith("steps.py")
+            assert command().endswith(f"steps.py --output-dir {beside_db}")
             await pilot.press("s")
             await pilot.click("#extra")
             await pilot.press(*"--steps 2")
-            assert command().endswith("steps.py --steps 2 --smoke")
+            assert command().endswith(f"steps.py --output-dir {beside_db} --steps 2 --smoke")
             await pilot.press("enter")  # submits the input
             await finish(pilot, screen)
+            assert command() == "$ " + runner.display_command(
+                runner.runs(collection, "steps")[0].argv), "the command shown is the one run"
             bar = screen.query_one("#progress", ProgressBar)
             assert (bar.progress, bar.total) == (2, 2)
             await pilot.click("#extra")

@@ -43,6 +43,7 @@ CARDS = {  # card id -> (fixture script, card args)
     "spawn": ("spawn_and_sleep.py", []),
     "stubborn": ("spawn_and_sleep.py", ["--ignore-term"]),
     "long-line": ("long_line.py", []),
+    "own-output": ("steps.py", ["--output-dir", "own"]),
 }
 
 CARD_FILE = """---
@@ -199,9 +200,36 @@ def test_events_stream_in_output_order_and_the_run_is_recorded(collection, tmp_p
 
 def test_extra_arguments_and_smoke_are_appended_to_the_card_arguments(collection):
     run, events = run_card(collection, "slow", "--delay", "0", smoke=True)
-    assert run.argv[3:] == ["--steps", "20", "--delay", "0.5", "--delay", "0", "--smoke"]
+    assert run.argv[5:] == ["--steps", "20", "--delay", "0.5", "--delay", "0", "--smoke"]
     assert events[-1].metrics["smoke"] == 1
-    assert events[-1].tables[-1]["rows"] == [["argv", "--steps 20 --delay 0.5 --delay 0 --smoke"]]
+    assert events[-1].tables[-1]["rows"][0][1].endswith(
+        " --steps 20 --delay 0.5 --delay 0 --smoke")
+
+
+def test_artefacts_go_beside_the_database_not_to_the_user_data_dir(collection, tmp_path,
+                                                                   monkeypatch):
+    """A temporary ``--db`` keeps a run's artefacts with it, as it keeps the run's log."""
+    user_data = tmp_path / "user-data"
+    monkeypatch.setenv("XDG_DATA_HOME", str(user_data))  # the scripts' own default is under it
+    run, events = run_card(collection, "steps")
+    beside_db = tmp_path / "experiments" / "steps"  # the database is tmp_path / "study.db"
+    assert events[-1].artifacts == [str(beside_db / "steps.txt")]
+    assert (beside_db / "steps.txt").read_text() == "3 steps\n"
+    assert not user_data.exists()
+    assert run.argv[3:5] == ["--output-dir", str(beside_db)]
+    assert locations.experiment_output_dir(collection.store.path, "steps") == beside_db
+
+
+@pytest.mark.parametrize(("card_id", "extra", "chosen"), [
+    ("own-output", (), "own"),  # the card's args: relative to the project root (the cwd)
+    ("steps", ("--output-dir=elsewhere",), "elsewhere"),
+    ("steps", ("--output", "abbreviated"), "abbreviated"),  # argparse keeps the last one
+])
+def test_an_output_dir_given_in_the_arguments_wins(collection, tmp_path, card_id, extra, chosen):
+    run, events = run_card(collection, card_id, *extra)
+    assert events[-1].artifacts == [str(tmp_path / chosen / "steps.txt")]
+    assert not (tmp_path / "experiments" / "steps").exists()
+    assert sum(arg.startswith("--output") for arg in run.argv) == 1 + (chosen == "abbreviated")
 
 
 def test_a_run_that_cannot_be_recorded_does_not_start_and_leaves_no_log(collection):

@@ -150,7 +150,8 @@ class ExperimentScreen(Screen):
     def _argv(self) -> list[str]:
         return runner.build_argv(self.card, self._extra_args(),
                                  smoke=self.query_one("#smoke", Switch).value,
-                                 experiments_dir=self.experiments_dir)
+                                 experiments_dir=self.experiments_dir,
+                                 database=self.collection.store.path)
 
     @on(Input.Changed, "#extra")
     @on(Switch.Changed, "#smoke")
