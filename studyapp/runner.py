@@ -460,11 +460,11 @@ RUN_COLUMNS = ("run", "started (UTC)", "took", "status", "exit", "result")
 
 def run_row(run: Run) -> list[Any]:
     """One run as cells under :data:`RUN_COLUMNS`: id, UTC start, duration, status, exit code
-    and the first two result metrics."""
+    (the signal's name when one ended the script) and the first two result metrics."""
     took = format_duration((run.finished - run.started).total_seconds()) if run.finished else ""
     metrics = list(((run.result or {}).get("metrics") or {}).items())[:2]
     return [run.id, f"{run.started:%Y-%m-%d %H:%M}", took, run.status,
-            "" if run.exit_code is None else run.exit_code,
+            "" if run.exit_code is None else signal_name(run.exit_code) or run.exit_code,
             " ".join(f"{name}={format_value(value)}" for name, value in metrics)]
 
 
@@ -474,6 +474,26 @@ def format_runs(recorded: Sequence[Run]) -> str:
         return "no experiment runs yet"
     rows = [[*row[:1], run.card_id, *row[1:]] for run in recorded for row in [run_row(run)]]
     return format_table([RUN_COLUMNS[0], "card", *RUN_COLUMNS[1:]], rows)
+
+
+def signal_name(returncode: int | None) -> str | None:
+    """The signal that ended a script, e.g. ``"SIGTERM"`` for the return code -15 (``asyncio``
+    reports a process killed by signal N as -N); ``None`` when it exited by itself or runs."""
+    if returncode is None or returncode >= 0:
+        return None
+    try:
+        return signal.Signals(-returncode).name
+    except ValueError:  # a signal number this platform has no name for
+        return f"signal {-returncode}"
+
+
+def describe_exit(returncode: int | None) -> str:
+    """How a script ended, in words: ``exit status 3``, or ``stopped by SIGTERM`` when a signal
+    ended it (a cancelled run: SIGTERM, or SIGKILL after the grace period)."""
+    if returncode is None:
+        return "no exit status yet"
+    name = signal_name(returncode)
+    return f"stopped by {name}" if name else f"exit status {returncode}"
 
 
 def exit_status(returncode: int | None) -> int:
@@ -521,6 +541,6 @@ async def _follow(run: ExperimentRun, out: IO[str]) -> int:
     if run.malformed_events:
         print(f"note: {run.malformed_events} line(s) looked like events but were not valid "
               "JSON events; they are shown as log text", file=out)
-    print(f"run {run.run_id}: {run.status}, exit {run.returncode}, "
+    print(f"run {run.run_id}: {run.status}, {describe_exit(run.returncode)}, "
           f"{format_duration(run.elapsed)}; log: {run.log_path}", file=out, flush=True)
     return 130 if interrupted else exit_status(run.returncode)

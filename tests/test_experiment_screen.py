@@ -132,12 +132,48 @@ def test_cancel_a_long_run_says_cancelled(collection, key):
             await pilot.press(key)
             await finish(pilot, screen)
             assert status(screen).startswith("cancelled after ")
+            assert status(screen).endswith(", stopped by SIGTERM"), "not 'exit status -15'"
             assert screen.check_action("cancel", ()) is False
             assert not alive(screen.run.pid)
             assert runner.runs(collection, "slow")[0].status == "cancelled"
             assert len(screen.app.screen_stack) == 2  # escape cancelled and stayed
             await pilot.press("escape")  # now it goes back
             assert len(screen.app.screen_stack) == 1
+
+    asyncio.run(scenario())
+
+
+def test_a_run_that_stops_early_ends_with_a_full_bar(collection):
+    """Early stopping reports fewer steps than planned; a run that finished OK is still 100%."""
+    async def scenario():
+        screen = screen_for(collection, "steps")
+        async with Host(screen).run_test(size=(110, 40)) as pilot:
+            screen.query_one("#extra", Input).value = "--steps 6 --stop-after 5"
+            await pilot.press("r")
+            await finish(pilot, screen)
+            assert status(screen).startswith("finished after ")
+            bar = screen.query_one("#progress", ProgressBar)
+            assert (bar.percentage, bar.total) == (1.0, 6)
+
+    asyncio.run(scenario())
+
+
+def test_a_run_cancelled_before_any_progress_stops_its_bar(collection):
+    """Cancelled while it loads (no progress event yet): the bar stops at 0%, no animation."""
+    async def scenario():
+        screen = screen_for(collection, "spawn")
+        async with Host(screen).run_test(size=(110, 40)) as pilot:
+            screen.query_one("#extra", Input).value = "--no-progress"
+            await pilot.press("r")
+            await wait_until(pilot, lambda: screen.run is not None and screen.run.tail)
+            assert screen.query_one("#progress", ProgressBar).percentage is None  # animating
+            await pilot.press("c")
+            await finish(pilot, screen)
+            assert status(screen).startswith("cancelled after ")
+            assert status(screen).endswith(", stopped by SIGTERM")
+            assert screen.query_one("#progress", ProgressBar).percentage == 0.0
+            [past] = table_rows(screen.query_one("#runs", DataTable))
+            assert past[3:5] == ["cancelled", "SIGTERM"]
 
     asyncio.run(scenario())
 
@@ -187,6 +223,7 @@ def test_without_tensorflow_the_screen_names_the_extra_to_install(collection, mo
             await finish(pilot, screen)
             assert "pip install -e '.[experiments]'" in status(screen)
             assert runner.runs(collection) == []
+            assert screen.query_one("#progress", ProgressBar).percentage == 0.0, "bar stopped"
 
     asyncio.run(scenario())
 

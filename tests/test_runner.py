@@ -278,6 +278,9 @@ def test_cancel_stops_the_whole_process_group(collection, card_id):
     assert not alive(run.pid) and not alive(grandchild)
     assert run.status == "cancelled"
     assert run.returncode == (-signal.SIGKILL if card_id == "stubborn" else -signal.SIGTERM)
+    signal_name = "SIGKILL" if card_id == "stubborn" else "SIGTERM"
+    assert runner.describe_exit(run.returncode) == f"stopped by {signal_name}"
+    assert runner.run_row(runner.runs(collection, card_id)[0])[4] == signal_name
     assert (took >= grace) == (card_id == "stubborn")
     assert runner.runs(collection, card_id)[0].status == "cancelled"
 
@@ -397,7 +400,7 @@ def test_run_headless_prints_log_progress_and_result_and_returns_the_exit_status
     assert "Errors\nmodel   MAE\nnaive   0.5\nrnn    0.25" in text
     assert "plot 'Loss': train (3 points)" in text
     assert "note: 1 line(s) looked like events" in text
-    assert lines[-1].startswith(f"run {runner.runs(collection)[0].id}: failed, exit 4, ")
+    assert lines[-1].startswith(f"run {runner.runs(collection)[0].id}: failed, exit status 4, ")
 
     listing = format_runs(runner.runs(collection))
     header, row = listing.splitlines()
@@ -426,7 +429,7 @@ raise SystemExit(run_headless(collection, "spawn", []))
     rest = cli.communicate(timeout=30)[0]
     assert cli.returncode == 130, rest
     [run] = runner.runs(collection, "spawn")
-    assert run.status == "cancelled" and f"run {run.id}: cancelled" in rest
+    assert run.status == "cancelled" and f"run {run.id}: cancelled, stopped by SIGTERM, " in rest
     deadline = time.monotonic() + 5
     while alive(grandchild) and time.monotonic() < deadline:
         time.sleep(0.05)

@@ -8,7 +8,9 @@ so a script printing thousands of lines a second keeps the UI responsive. ``Esca
 cancels a running experiment (SIGTERM to its process group, SIGKILL after a grace period);
 leaving the screen or quitting the app stops it too. At the end the result's metrics and tables
 are shown as ``DataTable``s and its plots drawn with ``textual-plotext``; a crash shows the exit
-status and the last lines. The card's past runs are listed under "Runs".
+status and the last lines. The progress bar stops with the run: full when it finished OK (early
+stopping may skip the last epochs), where it got to otherwise. The card's past runs are listed
+under "Runs".
 """
 
 from __future__ import annotations
@@ -236,6 +238,7 @@ class ExperimentScreen(Screen):
             return
         from studyapp.collection import StoreError
 
+        self._stop_progress(complete=False)
         error = event.worker.error
         if isinstance(error, StoreError):
             notify_store_error(self, error, "Run not recorded")
@@ -263,6 +266,14 @@ class ExperimentScreen(Screen):
                                                         progress=progress.step)
         self._set_status(runner.format_progress(progress))
 
+    def _stop_progress(self, complete: bool) -> None:
+        """Stop the bar once the run is over: full when ``complete`` (a run that finished OK,
+        even if early stopping skipped its last steps), else where it got to, at 0% when no step
+        was reported; never the animation of an unknown total."""
+        bar = self.query_one("#progress", ProgressBar)
+        total = bar.total or 1
+        bar.update(total=total, progress=total if complete else bar.progress)
+
     async def _show_result(self, result: Result) -> None:
         pane = self.query_one("#result", VerticalScroll)
         await pane.mount_all(_data_table("Metrics", ["metric", "value"], result.metrics.items()))
@@ -278,15 +289,17 @@ class ExperimentScreen(Screen):
 
     def _show_end(self, run: ExperimentRun) -> None:
         words = {"ok": "finished", "failed": "failed", "cancelled": "cancelled"}
+        self._stop_progress(complete=run.status == "ok")
         took = format_duration(run.elapsed)
-        message = f"{words[run.status]} after {took}, exit status {run.returncode}"
+        message = f"{words[run.status]} after {took}, {runner.describe_exit(run.returncode)}"
         if run.malformed_events:
             message += f"; {run.malformed_events} malformed event line(s) shown as log text"
         self._set_status(message, {"ok": "-ok", "failed": "-failed"}.get(run.status, ""))
         if run.status == "failed":
             tail = "\n".join(list(run.tail)[-CRASH_LINES:])
             self.query_one("#result", VerticalScroll).mount(
-                Static(f"The script failed with exit status {run.returncode}. Last lines:\n\n"
+                Static(f"The script failed ({runner.describe_exit(run.returncode)}). "
+                       "Last lines:\n\n"
                        f"{tail}\n\nFull log: {run.log_path}", id="summary", markup=False),
                 before=0)
         if run.status != "cancelled":
