@@ -3,12 +3,14 @@
 Exercise 9 of chapter 15 trains a classifier on the SketchRNN (Quick, Draw!) data "available in
 TensorFlow Datasets". TFDS 4.9 has no such dataset, so the project's own builder
 (``experiments/quickdraw_sketch_rnn``) prepares any folder of ``{category}.npz`` stroke-3 files
-(``--data-dir``) and ``tfds.load`` reads it. Sketches become normalised (dx, dy, pen) sequences
-cropped or padded to ``--max-length`` with one policy for every split; the Conv1D stack shortens
-them, so the LSTM gets a mask computed from the lengths after striding (Keras 3 Conv1D drops
-masks). It reports top-1 and top-3 accuracy, per-class recall, training throughput and how far
-sketch length alone gets. GPU runs use mixed precision; ``--strategy`` picks tf.distribute.
-``--predict FILE.npz --model-path M.keras`` classifies the sketches of a file with a saved model.
+(``--data-dir``; without it, the shared sketch-rnn files beside the checkout, else synthetic
+shapes, and the log and the result say which) and ``tfds.load`` reads it. Sketches become
+normalised (dx, dy, pen) sequences cropped or padded to ``--max-length`` with one policy for
+every split; the Conv1D stack shortens them, so the LSTM gets a mask computed from the lengths
+after striding (Keras 3 Conv1D drops masks). It reports top-1 and top-3 accuracy, per-class
+recall, training throughput and how far sketch length alone gets. GPU runs use mixed precision;
+``--strategy`` picks tf.distribute. ``--predict FILE.npz --model-path M.keras`` classifies the
+sketches of a file with a saved model.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import hashlib
 import json
 import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -25,14 +28,23 @@ import protocol
 import sketches
 
 SHARED_SKETCHES = Path(__file__).resolve().parents[2] / "shared/data/sketchrnn"
+"""The project's copy of three sketch-rnn files (sheep, Omniglot, kanji), beside the checkout."""
+SKETCH_RNN_FILES = "https://storage.googleapis.com/quickdraw_dataset/sketchrnn/"
 SPLITS = ("train", "validation", "test")
+SMOKE_SIZES = {"train": 120, "valid": 40, "test": 40}
+"""Sketches per class in each split (the files' names) of a smoke run and of synthetic data."""
+SYNTHETIC_WARNING = (
+    "Training on synthetic shapes, whose accuracy says nothing about real sketches; pass "
+    "--data-dir DIR of {category}.npz sketch-rnn files (Quick, Draw!, e.g. "
+    f"{SKETCH_RNN_FILES}sheep.npz) to train on real ones.")
 
 
 def parse_args():
     parser = protocol.make_parser(__doc__, "q9_sketch_classifier")
     parser.add_argument("--data-dir", type=Path, default=None,
                         help="folder of {category}.npz stroke-3 files (the builder's manual_dir); "
-                             "default: the shared sketch-rnn files, else synthetic shapes")
+                             f"default: the shared sketch-rnn files in {SHARED_SKETCHES}, else "
+                             "synthetic shapes (the log and the result's details say which)")
     parser.add_argument("--categories", nargs="+", default=None,
                         help="categories to use (default: every .npz in --data-dir)")
     parser.add_argument("--tfds-dir", type=Path, default=None,
@@ -71,20 +83,71 @@ def write_npz(path: Path, splits: dict[str, list[np.ndarray]]) -> None:
     np.savez(path, **arrays)
 
 
-def smoke_data(folder: Path, seed: int) -> Path:
-    """A few hundred sketches as ``.npz`` files in ``folder``: shared ones, else shapes."""
+def smoke_subset(source: Path, categories: list[str] | None, folder: Path) -> Path:
+    """Write the first :data:`SMOKE_SIZES` sketches of each split of each ``{category}.npz`` in
+    ``source`` (all of them, or only ``categories``) to the same names in ``folder``."""
     folder.mkdir(parents=True, exist_ok=True)
-    sizes = {"train": 120, "valid": 40, "test": 40}
-    if SHARED_SKETCHES.is_dir():
-        for source in sorted(SHARED_SKETCHES.glob("*.npz")):
-            with np.load(source, encoding="latin1", allow_pickle=True) as data:
-                write_npz(folder / source.name, {k: list(data[k][:n]) for k, n in sizes.items()})
-    else:
-        rng = np.random.default_rng(seed)
-        for k, shapes in enumerate(sketches.synthetic_sketches(3, sum(sizes.values()), rng)):
-            write_npz(folder / f"shape_{k}.npz", {"train": shapes[:120], "valid": shapes[120:160],
-                                                  "test": shapes[160:]})
+    names = categories or sorted(path.stem for path in source.glob("*.npz"))
+    for name in names:
+        if (source / f"{name}.npz").is_file():  # the builder names the missing ones and their URLs
+            with np.load(source / f"{name}.npz", encoding="latin1", allow_pickle=True) as data:
+                write_npz(folder / f"{name}.npz",
+                          {split: list(data[split][:n]) for split, n in SMOKE_SIZES.items()})
     return folder
+
+
+def synthetic_data(folder: Path, seed: int) -> Path:
+    """Write three classes of synthetic shapes (``shape_0.npz`` to ``shape_2.npz``, see
+    :func:`sketches.synthetic_sketches`), :data:`SMOKE_SIZES` sketches per split, to ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    ends = np.cumsum(list(SMOKE_SIZES.values()))
+    for k, shapes in enumerate(sketches.synthetic_sketches(3, int(ends[-1]), rng)):
+        write_npz(folder / f"shape_{k}.npz",
+                  {split: shapes[end - n:end]
+                   for (split, n), end in zip(SMOKE_SIZES.items(), ends, strict=True)})
+    return folder
+
+
+@dataclass(frozen=True)
+class TrainingData:
+    """The sketches a run trains on."""
+
+    folder: Path
+    """The ``{category}.npz`` files given to the builder as its ``manual_dir``."""
+    source: str
+    """What they are and why these, for the log and the result's details."""
+    synthetic: bool
+    """Made-up shapes: the accuracy says nothing about real sketches."""
+
+
+def training_data(args) -> TrainingData:
+    """Choose the sketches: ``--data-dir``, else the shared sketch-rnn files
+    (:data:`SHARED_SKETCHES`), else synthetic shapes written under ``--output-dir``. A
+    ``--smoke`` run takes the first :data:`SMOKE_SIZES` sketches per class of real files."""
+    if args.data_dir is not None:
+        source, origin = args.data_dir, f"the .npz files of --data-dir {args.data_dir}"
+    elif SHARED_SKETCHES.is_dir():
+        source, origin = SHARED_SKETCHES, (f"the shared sketch-rnn files in {SHARED_SKETCHES} "
+                                           "(no --data-dir)")
+    else:
+        folder = synthetic_data(args.output_dir / "synthetic_data" / f"seed{args.seed}",
+                                args.seed)
+        return TrainingData(folder, f"synthetic shapes: no --data-dir and no shared sketch-rnn "
+                                    f"files found at {SHARED_SKETCHES}", synthetic=True)
+    if not args.smoke:
+        return TrainingData(source, origin, synthetic=False)
+    # One folder per source: the same category names may hold other sketches elsewhere.
+    folder = args.output_dir / "smoke_data" / _digest(source)
+    sizes = "/".join(str(n) for n in SMOKE_SIZES.values())
+    return TrainingData(smoke_subset(source, args.categories, folder),
+                        f"smoke: the first {sizes} train/valid/test sketches per class of "
+                        f"{origin}", synthetic=False)
+
+
+def _digest(folder: Path) -> str:
+    """A short name for ``folder``, to keep what is prepared from different folders apart."""
+    return hashlib.sha1(str(folder.resolve()).encode()).hexdigest()[:10]
 
 
 def load_splits(data_dir: Path, categories: list[str], tfds_dir: Path):
@@ -176,20 +239,17 @@ def train(args) -> None:
         keras.mixed_precision.set_global_policy("mixed_float16")
     strategy = make_strategy(args.strategy)
 
-    data_dir = args.data_dir
-    if args.smoke:
-        data_dir = smoke_data(args.output_dir / "smoke_data", args.seed)
-    elif data_dir is None:
-        data_dir = SHARED_SKETCHES if SHARED_SKETCHES.is_dir() else smoke_data(
-            args.output_dir / "synthetic_data", args.seed)
-    categories = args.categories or sorted(p.stem for p in data_dir.glob("*.npz"))
+    data = training_data(args)
+    print(f"Training data: {data.source}.")
+    if data.synthetic:
+        print(SYNTHETIC_WARNING)
+    categories = args.categories or sorted(p.stem for p in data.folder.glob("*.npz"))
     if not categories:
-        raise ValueError(f"no .npz files in {data_dir}: pass --data-dir or --categories")
+        raise ValueError(f"no .npz files in {data.folder}: pass --data-dir or --categories")
     # One prepared folder per source folder: the same category names may hold other sketches.
-    tfds_dir = args.tfds_dir or args.output_dir / "tfds" / hashlib.sha1(
-        str(data_dir.resolve()).encode()).hexdigest()[:10]
+    tfds_dir = args.tfds_dir or args.output_dir / "tfds" / _digest(data.folder)
     start = time.perf_counter()
-    splits, class_names = load_splits(data_dir, categories, tfds_dir)
+    splits, class_names = load_splits(data.folder, categories, tfds_dir)
     load_seconds = time.perf_counter() - start
     n_classes = len(class_names)
     train_sketches, train_labels = cap_per_class(*splits["train"], args.max_per_class, rng)
@@ -256,13 +316,16 @@ def train(args) -> None:
         "replicas": strategy.num_replicas_in_sync,
         "max_length": args.max_length,
     }
-    run_details = protocol.details(strategy=type(strategy).__name__,
+    run_details = protocol.details(data=data.source, data_folder=data.folder,
+                                   strategy=type(strategy).__name__,
                                    device="GPU" if gpus else "CPU", model=args.model)
     if n_classes <= 3:
         print(f"Top-3 accuracy is 1.0 by construction with {n_classes} classes.")
     print(json.dumps({k: metrics[k] for k in ("test_accuracy", "min_class_recall",
                                               "length_baseline_accuracy",
                                               "train_sketches_per_second")}))
+    if data.synthetic:
+        print(SYNTHETIC_WARNING)
     shown = range(n_classes) if n_classes <= 30 else np.argsort(recall)[:30]
     protocol.result(
         metrics=metrics,

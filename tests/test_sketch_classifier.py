@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import argparse
+import shutil
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,6 +13,8 @@ import pytest
 from support import EXPERIMENTS, rows_by_first_cell, run_experiment
 
 sys.path.insert(0, str(EXPERIMENTS))
+
+import q9_sketch_classifier as q9  # noqa: E402
 
 import sketches  # noqa: E402
 
@@ -79,6 +84,79 @@ def test_length_baseline_picks_the_commonest_class_per_length():
     assert predicted.tolist() == [0, 1, 1]  # unseen length: the most frequent class
 
 
+def _options(tmp_path: Path, **given) -> argparse.Namespace:
+    """The options :func:`q9.training_data` reads, as the script's defaults unless given."""
+    return argparse.Namespace(**{"data_dir": None, "categories": None, "smoke": False,
+                                 "seed": 42, "output_dir": tmp_path / "out", **given})
+
+
+def _sketch_file(path: Path, per_split: int) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    q9.write_npz(path, {split: [_sketch(4 + i % 5, 1) for i in range(per_split)]
+                        for split in ("train", "valid", "test")})
+    return path
+
+
+def _split_sizes(path: Path) -> dict[str, int]:
+    with np.load(path, allow_pickle=True) as data:
+        return {split: len(data[split]) for split in data.files}
+
+
+def test_without_data_the_sketches_are_synthetic_and_said_to_be(tmp_path, monkeypatch):
+    """No --data-dir and no shared files: synthetic shapes, smoke or not, and the source says
+    so and where the shared files were looked for."""
+    monkeypatch.setattr(q9, "SHARED_SKETCHES", tmp_path / "no-shared")
+    for smoke in (False, True):
+        data = q9.training_data(_options(tmp_path, smoke=smoke))
+        assert data.synthetic
+        assert data.source == ("synthetic shapes: no --data-dir and no shared sketch-rnn files "
+                               f"found at {tmp_path / 'no-shared'}")
+        assert sorted(p.name for p in data.folder.glob("*.npz")) == [
+            "shape_0.npz", "shape_1.npz", "shape_2.npz"]
+        assert _split_sizes(data.folder / "shape_0.npz") == q9.SMOKE_SIZES
+    assert "says nothing about real sketches" in q9.SYNTHETIC_WARNING
+    assert "--data-dir DIR of {category}.npz" in q9.SYNTHETIC_WARNING
+
+
+def test_the_data_source_is_data_dir_else_the_shared_files_and_smoke_takes_a_subset(
+        tmp_path, monkeypatch):
+    shared = _sketch_file(tmp_path / "shared" / "cat.npz", 150).parent
+    mine = _sketch_file(tmp_path / "mine" / "dog.npz", 150).parent
+    monkeypatch.setattr(q9, "SHARED_SKETCHES", shared)
+
+    data = q9.training_data(_options(tmp_path))
+    assert (data.folder, data.synthetic) == (shared, False)
+    assert data.source == f"the shared sketch-rnn files in {shared} (no --data-dir)"
+    data = q9.training_data(_options(tmp_path, data_dir=mine))
+    assert data.folder == mine and data.source == f"the .npz files of --data-dir {mine}"
+
+    data = q9.training_data(_options(tmp_path, data_dir=mine, smoke=True))  # not the shared ones
+    assert data.source == ("smoke: the first 120/40/40 train/valid/test sketches per class of "
+                           f"the .npz files of --data-dir {mine}")
+    assert [p.name for p in data.folder.glob("*.npz")] == ["dog.npz"]
+    assert _split_sizes(data.folder / "dog.npz") == {"train": 120, "valid": 40, "test": 40}
+    assert data.folder != q9.training_data(_options(tmp_path, smoke=True)).folder
+
+
+@pytest.mark.tensorflow
+def test_a_checkout_without_shared_data_says_it_trains_on_synthetic_shapes(tmp_path):
+    """A user's clone has no ../shared: the log and the result's details say the sketches are
+    synthetic, not real ones."""
+    experiments = tmp_path / "clone" / "experiments"  # no tmp_path / "shared" beside the clone
+    shutil.copytree(EXPERIMENTS, experiments, ignore=shutil.ignore_patterns(
+        "__pycache__", "q[1-8]_*.py", "forecasting.py"))
+    # An absolute script path replaces the project's experiments folder in run_experiment.
+    result, completed = run_experiment(str(experiments / SCRIPT), "--smoke", "--epochs", "1",
+                                       output_dir=tmp_path / "out")
+    lines = completed.stdout.splitlines()
+    assert ("Training data: synthetic shapes: no --data-dir and no shared sketch-rnn files found "
+            f"at {tmp_path / 'shared' / 'data' / 'sketchrnn'}.") in lines
+    assert lines.count(q9.SYNTHETIC_WARNING) == 2  # before training and beside the figures
+    details = rows_by_first_cell(result["tables"][-1])
+    assert details["data"]["value"].startswith("synthetic shapes: ")
+    assert Path(details["data_folder"]["value"]).parent == tmp_path / "out" / "synthetic_data"
+
+
 @pytest.mark.tensorflow
 def test_smoke_run_and_predict(tmp_path):
     """A --smoke run learns something, saves a model, and --predict classifies a file with it."""
@@ -93,7 +171,9 @@ def test_smoke_run_and_predict(tmp_path):
     model_path = tmp_path / "sketch_classifier.keras"
     assert str(model_path) in result["artifacts"]
 
-    sketch_file = next((tmp_path / "smoke_data").glob("*.npz"))
+    data_folder = Path(rows_by_first_cell(result["tables"][-1])["data_folder"]["value"])
+    assert data_folder.is_relative_to(tmp_path)
+    sketch_file = next(data_folder.glob("*.npz"))
     predicted, completed = run_experiment(
         SCRIPT, "--predict", str(sketch_file), "--model-path", str(model_path),
         output_dir=tmp_path / "predict")
