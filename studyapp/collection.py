@@ -19,9 +19,15 @@ from studyapp.cards import Card, Deck, ParseCache, load_deck
 from studyapp.scheduler import Rating, Scheduler, Settings, State, load_settings
 from studyapp.store import CardState, Review, Store, StoreError, UndoRefused
 
-__all__ = ["CardRow", "Collection", "Counts", "Stats", "StoreError", "Today", "UndoRefused"]
+__all__ = ["LEARN_AHEAD_LIMIT", "CardRow", "Collection", "Counts", "Stats", "StoreError", "Today",
+           "UndoRefused"]
 
 NEW = "New"
+
+LEARN_AHEAD_LIMIT = timedelta(minutes=20)
+"""How early a learning or relearning card is shown when nothing else is left to study: Anki's
+"learn ahead limit" (Preferences > Review, 20 minutes by default). A session then shows the
+card whose next step is a few minutes away rather than stopping with "nothing is due"."""
 
 
 def utc_now() -> datetime:
@@ -181,7 +187,8 @@ class Collection:
         then new cards in deck order, within the daily limits; suspended and buried cards are
         left out. As in Anki, a review card is due for its whole study day (its interval is in
         days), while learning steps are minutes apart: learning cards due later today count in
-        ``counts.learning`` but join the queue only at their due time.
+        ``counts.learning`` but join the queue only at their due time, or up to
+        :data:`LEARN_AHEAD_LIMIT` earlier when nothing else is left (Anki's learn-ahead limit).
         """
         now = now or self.now()
         rows = self.overview(now)
@@ -208,10 +215,13 @@ class Collection:
                     if not r.suspended and not r.buried and r.due is not None and r.due > now]
         if held_back or any(r.buried and not r.suspended for r in rows):
             upcoming.append(end_of_day)
+        queue = [r.card.id for r in learning if r.due <= now] + [r.card.id for r in review + new]
+        if not queue:
+            queue = [r.card.id for r in learning if r.due <= now + LEARN_AHEAD_LIMIT]
         return Today(
             rows=rows,
             counts=Counts(new=len(new), learning=len(learning), review=len(review)),
-            queue=[r.card.id for r in learning if r.due <= now] + [r.card.id for r in review + new],
+            queue=queue,
             next_due=min(upcoming, default=None),
         )
 
@@ -326,3 +336,4 @@ class Collection:
         """Ids with state in the database but no card in the deck (never deleted silently)."""
         ids = set(self.deck.ids)
         return [card_id for card_id in self.store.known_card_ids() if card_id not in ids]
+

@@ -599,3 +599,74 @@ async def test_review_notifications_leave_the_answer_box_and_ratings_in_view(dec
         await pilot.pause()
         ratings = screen.query_one("#ratings").region
         assert ratings.height and not any(t.region.overlaps(ratings) for t in screen.query(Toast))
+
+
+def rating_labels(screen: ReviewScreen) -> list[str]:
+    return [str(button.label) for button in screen.query("#ratings Button")]
+
+
+@sync
+async def test_a_card_deleted_mid_review_is_a_notification_that_says_so(deck, db, clock):
+    recorder = Recorder()
+    app = StudyApp(deck, db, clock=clock)
+    async with app.run_test(message_hook=recorder) as pilot:
+        collection = await opened(app, pilot)
+        await pilot.press("s")
+        screen = review_screen(app)
+        shown = collection.deck.get(screen.card_id)
+        shown.path.unlink()
+        await pilot.pause(1.5)  # the content folder is polled once a second
+        assert screen.card_id != shown.id
+        assert f"The card {shown.id!r} was skipped: its file was deleted or moved." \
+            in recorder.texts()
+        assert "deck screen" not in recorder.texts()
+
+        broken = collection.deck.get(screen.card_id)
+        broken.path.write_text("---\nid: [oops\n---\n", encoding="utf-8")
+        await pilot.pause(1.5)
+        assert f"{broken.id!r} was skipped: its file can no longer be read: {broken.path.name}:2" \
+            in recorder.texts()
+        renamed = collection.deck.get(screen.card_id)
+        renamed.path.write_text(renamed.path.read_text(encoding="utf-8").replace(
+            f"id: {renamed.id}", "id: a-new-id", 1), encoding="utf-8")
+        await pilot.pause(1.5)
+        assert f"{renamed.id!r} was skipped: its file {renamed.path.name} has another id now" \
+            in recorder.texts()
+        await pilot.press("enter", "3")
+        assert not [w for w in screen.query(".banner") if w.display], "nothing stays on screen"
+
+
+@sync
+async def test_a_learning_card_due_within_the_learn_ahead_limit_starts_a_session(deck, db, clock):
+    kept = make_nothing_due(deck, db, clock)
+    other = Collection.open(deck, db, clock=clock)
+    try:
+        other.reset(kept)
+        other.rate(kept, Rating.Again, at=clock.now + timedelta(seconds=1))
+        other.rate(kept, Rating.Good, at=clock.now + timedelta(minutes=1))  # due in 10 minutes
+    finally:
+        other.close()
+    clock.now += timedelta(minutes=2)
+    app = StudyApp(deck, db, clock=clock)
+    async with app.run_test() as pilot:
+        await opened(app, pilot)
+        await pilot.press("s")
+        assert review_screen(app).card_id == kept, "as mid-session: shown early, not 'in 9m'"
+
+
+@sync
+async def test_intervals_come_from_the_state_stored_when_the_answer_is_revealed(deck, db, clock):
+    app = StudyApp(deck, db, clock=clock)
+    async with app.run_test() as pilot:
+        await opened(app, pilot)
+        await pilot.press("s")
+        screen = review_screen(app)
+        shown = screen.card_id
+        as_new = screen.intervals(shown)
+        rate_in_another_studyapp(deck, db, shown, clock.now)
+        clock.now += timedelta(minutes=1)
+        await pilot.press("enter")
+        fresh = screen.intervals(shown)
+        assert fresh != as_new
+        assert rating_labels(screen) == [f"{value} {label} {fresh[value]}" for value, label in
+                                         ((1, "Again"), (2, "Hard"), (3, "Good"), (4, "Easy"))]

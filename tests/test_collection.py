@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from studyapp.cards import EmptyDeckError
-from studyapp.collection import Collection
+from studyapp.collection import LEARN_AHEAD_LIMIT, Collection
 from studyapp.scheduler import Rating, Settings, State
 from support import CONTENT
 
@@ -60,7 +60,8 @@ def test_new_cards_come_in_deck_order_within_the_daily_limit(collection):
     later = NOW + timedelta(minutes=1)
     counts = collection.counts(later)
     assert (counts.new, counts.learning, counts.review) == (0, 3, 0)
-    assert collection.queue(later) == [], "learning cards are not due yet, no new ones left"
+    assert collection.queue(later) == ids[:3], \
+        "no new cards left: learning cards due within the learn-ahead limit, in due order"
     # Still today at 03:59 local the next morning; the next study day brings 3 more.
     assert collection.counts(at_day(1, hour_utc=2.9)).new == 0
     tomorrow = at_day(1)
@@ -234,3 +235,18 @@ def test_review_cards_are_due_all_their_study_day_within_the_review_limit(deck_d
     assert collection.counts(early_that_day).review == 0
     assert second not in collection.queue(early_that_day)
     collection.close()
+
+
+def test_learning_cards_within_the_learn_ahead_limit_come_when_nothing_else_is_left(deck_dir):
+    collection = open_collection(deck_dir, new_cards_per_day=2, learning_steps=(1.0, 60.0))
+    first, second = collection.deck.ids[:2]
+    collection.rate(first, Rating.Good, at=NOW)  # the 60-minute step
+    due = collection.store.card_state(first).fsrs_card.due
+    assert due == NOW + timedelta(minutes=60)
+    assert collection.queue(due - LEARN_AHEAD_LIMIT) == [second], "a new card comes first"
+    collection.rate(second, Rating.Good, at=NOW + timedelta(minutes=1))
+    assert collection.queue(due - LEARN_AHEAD_LIMIT - timedelta(seconds=1)) == []
+    assert collection.next_due(NOW + timedelta(minutes=2)) == due
+    assert collection.queue(due - LEARN_AHEAD_LIMIT) == [first], "nothing else left: early"
+    collection.close()
+

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import functools
 import time
-from datetime import timedelta
 from typing import TYPE_CHECKING, ClassVar, Literal
 
 from textual import events
@@ -29,12 +28,11 @@ from studyapp.widgets.markdown_view import MarkdownView
 from studyapp.widgets.rating_bar import RATING_LABELS, RatingBar
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from studyapp.cards import Card
     from studyapp.collection import Collection
     from studyapp.store import Review
-
-LEARN_AHEAD = timedelta(minutes=20)
-"""A card whose new due time is this close comes back in the same session (Anki's default)."""
 
 Mode = Literal["study", "single", "practice"]
 
@@ -102,6 +100,8 @@ class ReviewScreen(Screen[None]):
         self.mode: Mode = "single" if single else "practice" if practice else "study"
         self.queue: list[str] = [single] if single else []
         """Cards still to show in this session, after the one on screen."""
+        self.card_file: Path | None = None
+        """The file of the card on screen, to say why the card is gone after a reload."""
         self.shown_at = time.monotonic()
         self._footer_shown: tuple[bool, ...] = ()
 
@@ -138,7 +138,6 @@ class ReviewScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         yield Static(id="heading")
-        yield Static(id="card-problem", classes="banner error")
         with VerticalScroll(id="card-body"):
             yield MarkdownView(id="question")
             with Horizontal(id="revealed"):
@@ -158,7 +157,6 @@ class ReviewScreen(Screen[None]):
         yield KeyFooter(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
-        self.query_one("#card-problem").display = False
         self.query_one("#revealed").display = False
         self.query_one("#ratings").display = False
         if self.mode == "practice":
@@ -217,8 +215,7 @@ class ReviewScreen(Screen[None]):
         answer_input.value = ""
         answer_input.focus()
         self.query_one("#card-body", VerticalScroll).scroll_home(animate=False)
-        intervals = self.intervals(card.id)
-        self.query_one("#ratings", RatingBar).show_intervals(intervals)
+        self.card_file = card.path
         self.shown_at = time.monotonic()
 
     def show_heading(self, card: Card) -> None:
@@ -229,7 +226,8 @@ class ReviewScreen(Screen[None]):
                                 left=len(self.queue), kind=kind))
 
     def intervals(self, card_id: str) -> dict[int, str]:
-        """The interval each rating would give, formatted; nothing in practice (no schedule)."""
+        """The interval each rating would give, formatted, from the card's state stored now (one
+        row: another studyapp may have rated it since it was shown); nothing in practice."""
         if self.mode == "practice":
             return {}
         from studyapp.scheduler import format_interval
@@ -290,6 +288,7 @@ class ReviewScreen(Screen[None]):
         self.query_one("#typed", Static).update(typed.value)
         self.query_one("#yours").display = bool(typed.value.strip())
         typed.disabled = True  # read-only from now on; the keys act
+        self.query_one("#ratings", RatingBar).show_intervals(self.intervals(self.card_id))
         self.revealed = True
         self.relayout()
         self.query_one("#card-body", VerticalScroll).focus()
@@ -309,6 +308,7 @@ class ReviewScreen(Screen[None]):
     def action_rate(self, value: int) -> None:
         if self.card_id is None or not self.revealed:
             return
+        from studyapp.collection import LEARN_AHEAD_LIMIT
         from studyapp.scheduler import Rating
 
         duration_ms = int((time.monotonic() - self.shown_at) * 1000)
@@ -316,8 +316,10 @@ class ReviewScreen(Screen[None]):
                                       practice=self.mode == "practice")
         self.history.append(review)
         if self.mode == "study" and review.due is not None \
-                and review.due - review.review_time <= LEARN_AHEAD:
-            self.queue.append(self.card_id)  # Again on a learning step: see it again today
+                and review.due - review.review_time <= LEARN_AHEAD_LIMIT:
+            # A learning step: back once the rest of the session is done, early if need be, as
+            # Collection.queue gives learning cards (Anki's learn-ahead limit).
+            self.queue.append(self.card_id)
         self.next_card()
 
     @reports_store_errors("Undo refused")  # UndoRefused (reviewed since elsewhere), a full disk
@@ -358,6 +360,21 @@ class ReviewScreen(Screen[None]):
         self.notify("Suspended; @ on the deck screen unsuspends it", timeout=3)
         self.next_card()
 
+    def why_gone(self) -> str:
+        """Why the card on screen is no longer in the reloaded deck: its file was deleted or
+        moved, cannot be read (its first problem, as ``studyapp check`` says it), or holds
+        another card id now."""
+        deck, path = self.collection.deck, self.card_file
+        problems = [str(problem).removeprefix(f"{deck.directory}/")
+                    for problem in deck.problems if problem.path == path]
+        if problems:
+            reason = f"its file can no longer be read: {problems[0]}"
+        elif path is not None and path.exists():
+            reason = f"its file {path.name} has another id now"
+        else:
+            reason = "its file was deleted or moved"
+        return f"The card {self.card_id!r} was skipped: {reason}."
+
     def action_edit(self) -> None:
         card = self.current_card()
         if card is None:
@@ -388,18 +405,16 @@ class ReviewScreen(Screen[None]):
         self.next_card()
 
     def on_collection_changed(self, message: CollectionChanged) -> None:
-        """After the files changed on disk: redraw the card on screen, or skip it if it broke."""
+        """After the files changed on disk: redraw the card on screen, or skip it if it is gone
+        or broke (a notification says why)."""
         if message.reason != "deck" or self.card_id is None:
             return
         card = self.current_card()
-        problem = self.query_one("#card-problem", Static)
         if card is None:
-            problem.update(f"⚠ The card {self.card_id!r} can no longer be read; see the deck "
-                           "screen for the problem. Skipped.")
-            problem.display = True
+            self.notify(self.why_gone(), title="Card skipped", severity="warning", timeout=8,
+                        markup=False)
             self.next_card()
             return
-        problem.display = False
         self.relayout()
         self.query_one("#question", MarkdownView).show(card.question)
         self.query_one("#answer", MarkdownView).show(card.answer)
