@@ -81,6 +81,16 @@ def test_q6_numpy_lstm_matches_keras(tmp_path):
     metrics = result["metrics"]
     diffs = [metrics[f"max_abs_diff_{name}"] for name in ("outputs", "h", "c")]
     assert max(diffs) < 1e-5
-    assert metrics["matches"] == 1
+    assert metrics["numpy_matches_keras"] == 1  # a yes/no as a number: named for what 1 means
+    details = rows_by_first_cell(result["tables"][-1])
+    assert details["numpy_matches_keras"]["value"] == "yes: every difference is below 1e-05"
     shapes = {row[0]: row[1] for row in result["tables"][0]["rows"]}
     assert shapes == {"outputs": "(4, 9, 5)", "h": "(4, 5)", "c": "(4, 5)"}
+
+    # A tolerance below float32 round-off: the answer is no, in words and as 0.
+    result, completed = run_experiment("q6_lstm_cell.py", "--smoke", "--tolerance", "1e-30",
+                                       output_dir=tmp_path)
+    assert result["metrics"]["numpy_matches_keras"] == 0
+    verdict = rows_by_first_cell(result["tables"][-1])["numpy_matches_keras"]["value"]
+    assert verdict == "no: outputs, h, c differ by 1e-30 or more"
+    assert f"NumPy LSTM matches keras.layers.LSTM? {verdict}" in completed.stdout
