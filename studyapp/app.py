@@ -33,8 +33,7 @@ from studyapp.messages import CollectionChanged
 from studyapp.screens.deck import DeckScreen
 
 if TYPE_CHECKING:
-    from studyapp.collection import Collection
-    from studyapp.store import Review
+    from studyapp.collection import Collection, Session
 
 CONTENT_POLL_S = 1.0
 """How often the content folder's file times are checked for edits, in seconds."""
@@ -126,8 +125,9 @@ class StudyApp(App[None]):
         self.clock = clock
         self.editor_launcher = editor_launcher or self.launch_editor
         self.lock: InstanceLock | None = None
-        self.session_reviews: list[Review] = []
-        """Reviews made since the app started, newest last: what ``u`` undoes."""
+        self.session: Session | None = None
+        """This app session's ratings, buries and suspends: what ``u`` undoes (set with the
+        collection)."""
         self._content_signature = 0
         self._gc_paused = False
         self._gc_frozen = False
@@ -173,10 +173,12 @@ class StudyApp(App[None]):
     @work(thread=True, exclusive=True, group="open", exit_on_error=False)
     def open_collection(self) -> Collection:
         """Import and open the collection off the event loop (sqlite-utils imports pandas)."""
-        from studyapp.collection import Collection
+        from studyapp.collection import Collection, Session
 
         self._content_signature = content_signature(self.content_dir)
-        return Collection.open(self.content_dir, self.db_path, clock=self.clock)
+        collection = Collection.open(self.content_dir, self.db_path, clock=self.clock)
+        self.session = Session(collection)
+        return collection
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.worker.group != "open":

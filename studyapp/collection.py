@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Literal
 
 import fsrs
 
@@ -19,8 +20,8 @@ from studyapp.cards import Card, Deck, ParseCache, load_deck
 from studyapp.scheduler import Rating, Scheduler, Settings, State, load_settings
 from studyapp.store import CardState, Review, Store, StoreError, UndoRefused
 
-__all__ = ["LEARN_AHEAD_LIMIT", "CardRow", "Collection", "Counts", "Stats", "StoreError", "Today",
-           "UndoRefused"]
+__all__ = ["LEARN_AHEAD_LIMIT", "CardRow", "Change", "Collection", "Counts", "Session", "Stats",
+           "StoreError", "Today", "UndoRefused"]
 
 NEW = "New"
 
@@ -337,3 +338,82 @@ class Collection:
         ids = set(self.deck.ids)
         return [card_id for card_id in self.store.known_card_ids() if card_id not in ids]
 
+
+@dataclass(frozen=True)
+class Change:
+    """One change a :class:`Session` made to a card, with what undo needs to revert it.
+
+    ``action`` is ``"rating"`` (``review`` is its log row), ``"bury"`` (``before`` is the card's
+    ``buried_until`` before it, ``None`` when it was not buried) or ``"suspend"`` (``before``
+    tells whether it was suspended already). ``practice`` is true for a change made in a practice
+    round: once undone, the card is practised again, not reviewed.
+    """
+
+    action: Literal["rating", "bury", "suspend"]
+    card_id: str
+    practice: bool
+    review: Review | None = None
+    before: datetime | bool | None = None
+
+
+class Session:
+    """The ratings, buries and suspends of one app session, newest last, and undo over them.
+
+    As Anki's undo, :meth:`undo` walks this session's own changes back, newest first; a review
+    made before the session began, or by another process, is never undone here (``studyapp
+    undo`` on the command line reverts the newest review of the log).
+    """
+
+    def __init__(self, collection: Collection) -> None:
+        self.collection = collection
+        self.changes: list[Change] = []
+        """What :meth:`undo` reverts, newest last."""
+
+    def rate(self, card_id: str, rating: Rating, *, duration_ms: int | None = None,
+             practice: bool = False) -> Review:
+        """Rate the card now through :meth:`Collection.rate` (same errors) and remember it."""
+        review = self.collection.rate(card_id, rating, duration_ms=duration_ms,
+                                      practice=practice)
+        self.changes.append(Change("rating", card_id, practice, review=review))
+        return review
+
+    def bury(self, card_id: str, *, practice: bool = False) -> datetime:
+        """Bury the card through :meth:`Collection.bury`, remembering its bury before."""
+        state = self.collection.store.card_state(card_id)
+        until = self.collection.bury(card_id)
+        self.changes.append(Change("bury", card_id, practice,
+                                   before=state.buried_until if state else None))
+        return until
+
+    def suspend(self, card_id: str, *, practice: bool = False) -> None:
+        """Suspend the card through :meth:`Collection.suspend` and remember it."""
+        state = self.collection.store.card_state(card_id)
+        self.collection.suspend(card_id)
+        self.changes.append(Change("suspend", card_id, practice,
+                                   before=bool(state and state.suspended)))
+
+    def undo(self) -> Change:
+        """Revert the newest change and return it: a rating's log row is removed (a practice
+        row only that), a bury or suspend gives the card back what it replaced.
+
+        Raises ``LookupError`` when there is nothing to undo, or when the review was removed from
+        the log meanwhile (the change is then forgotten); :class:`UndoRefused` when the card was
+        reviewed since by another process and :class:`StoreError` when the database cannot be
+        written (the change then stays, to be undone later).
+        """
+        if not self.changes:
+            raise LookupError("this session has not rated, buried or suspended a card yet")
+        change = self.changes[-1]
+        store = self.collection.store
+        try:
+            if change.review is not None:
+                self.collection.undo(review_id=change.review.id)
+            elif change.action == "bury":
+                store.bury(change.card_id, change.before)
+            else:
+                store.set_suspended(change.card_id, bool(change.before))
+        except LookupError:
+            self.changes.pop()
+            raise
+        self.changes.pop()
+        return change

@@ -344,7 +344,7 @@ async def test_a_card_edited_on_disk_reloads_without_losing_the_session(deck, db
             "## Question\n", "## Question\n\nCHANGED ON DISK.\n", 1), encoding="utf-8")
         await pilot.pause(1.5)  # the content folder is polled once a second
         assert "CHANGED ON DISK." in screen.query_one("#question").markdown
-        assert screen.card_id == current.id and len(app.session_reviews) == 1
+        assert screen.card_id == current.id and len(app.session.changes) == 1
 
 
 @sync
@@ -354,7 +354,7 @@ async def test_undo_is_refused_when_another_process_reviewed_the_card(deck, db, 
     async with app.run_test(message_hook=recorder) as pilot:
         collection = await opened(app, pilot)
         await pilot.press("s", "enter", "1")
-        rated = app.session_reviews[-1].card_id
+        rated = app.session.changes[-1].card_id
         rate_in_another_studyapp(deck, db, rated, clock.now + timedelta(minutes=5))
         await pilot.press("ctrl+z")
         assert "Undo refused" in recorder.texts()
@@ -375,7 +375,7 @@ async def test_a_rating_that_cannot_be_saved_is_said_and_the_card_stays(deck, db
         await pilot.press("3")
         assert "Rating not saved" in recorder.texts()
         assert "clock moved back" in recorder.texts()
-        assert screen.card_id == shown and screen.revealed and app.session_reviews == []
+        assert screen.card_id == shown and screen.revealed and app.session.changes == []
         assert len(collection.store.reviews(shown)) == 1
         clock.now += timedelta(hours=2)
         await pilot.press("3")
@@ -486,11 +486,11 @@ async def test_a_database_that_cannot_be_written_is_said_and_the_review_goes_on(
         collection = await opened(app, pilot)
         await pilot.press("s", "enter", "3")
         screen = review_screen(app)
-        rated = app.session_reviews[-1].card_id
+        rated = app.session.changes[-1].card_id
         shown = screen.card_id
         with writes_fail(collection):
             await pilot.press("ctrl+z")
-            assert screen.card_id == shown and len(app.session_reviews) == 1
+            assert screen.card_id == shown and len(app.session.changes) == 1
             await pilot.press("enter", "3")
             assert screen.card_id == shown and screen.revealed, "the card stays to be rated"
             await pilot.press("minus")
@@ -603,6 +603,86 @@ async def test_review_notifications_leave_the_answer_box_and_ratings_in_view(dec
 
 def rating_labels(screen: ReviewScreen) -> list[str]:
     return [str(button.label) for button in screen.query("#ratings Button")]
+
+
+def state_of(collection: Collection, card_id: str) -> str:
+    return next(r for r in collection.overview() if r.card.id == card_id).state
+
+
+@sync
+async def test_undo_in_a_practice_round_reverts_this_session_only_and_as_it_was(deck, db,
+                                                                                 clock):
+    """The newcomer's steps: an Easy rating, back to the deck, a practice round, undo twice."""
+    ids = load_deck(deck).ids
+    rate_in_another_studyapp(deck, db, ids[0], clock.now - timedelta(days=1))  # before the app
+    app = StudyApp(deck, db, clock=clock)
+    recorder = Recorder()
+    async with app.run_test(message_hook=recorder) as pilot:
+        collection = await opened(app, pilot)
+        await pilot.press("s")
+        screen = review_screen(app)
+        for _ in ids:  # everything Easy, so nothing is due
+            await pilot.press("enter", "4")
+        easy = app.session.changes[-1].review
+        assert screen.card_id is None
+        await pilot.press("escape", "s")
+        screen = review_screen(app)
+        await pilot.press("p")
+        practised = screen.card_id
+        await pilot.press("enter", "1", "ctrl+z")
+        assert [r.kind for r in collection.store.reviews(practised)][-1] == "review", \
+            "undoing a practice rating removes just that practice row"
+        assert screen.card_id == practised and screen.practising
+
+        await pilot.press("ctrl+z")
+        assert "Undid Easy" in recorder.texts()
+        assert screen.card_id == easy.card_id and not screen.practising
+        assert "practice" not in str(screen.query_one("#heading", Static).render())
+        await pilot.press("enter")
+        assert all(label.split()[-1][0].isdigit() for label in rating_labels(screen)), \
+            "a real review shows its intervals"
+        await pilot.press("3")
+        assert [r.kind for r in collection.store.reviews(easy.card_id)][-1] == "review"
+        assert state_of(collection, easy.card_id) != "New"
+
+        while app.session.changes:  # undo everything this app did, and no further
+            app.session.undo()
+        await pilot.press("ctrl+z")
+        assert [r.kind for r in collection.store.reviews()] == ["review"]
+        assert collection.store.reviews()[0].card_id == ids[0]
+        assert state_of(collection, ids[0]) != "New"
+
+
+@sync
+async def test_undo_walks_back_ratings_suspends_and_buries_newest_first(deck, db, clock):
+    app = StudyApp(deck, db, clock=clock)
+    recorder = Recorder()
+    async with app.run_test(message_hook=recorder) as pilot:
+        collection = await opened(app, pilot)
+        first, second, third, fourth = collection.queue()[:4]
+        await pilot.press("s", "enter", "1")  # Again
+        screen = review_screen(app)
+        await pilot.press("escape", "at")  # suspend the second card
+        await pilot.press("enter", "2")  # Hard on the third
+        assert screen.card_id == fourth
+        await pilot.press("escape", "minus")  # bury the fourth
+
+        rows = {row.card.id: row for row in collection.overview()}
+        assert rows[second].suspended and rows[fourth].buried
+        await pilot.press("ctrl+z")
+        assert screen.card_id == fourth and not screen.revealed
+        assert not next(r for r in collection.overview() if r.card.id == fourth).buried
+        await pilot.press("ctrl+z")
+        assert screen.card_id == third and collection.store.reviews(third) == []
+        await pilot.press("ctrl+z")
+        assert screen.card_id == second
+        assert not next(r for r in collection.overview() if r.card.id == second).suspended
+        await pilot.press("ctrl+z")
+        assert screen.card_id == first and collection.store.reviews() == []
+        assert [n.message for n in recorder.notifications if n.message.startswith("Undid")] == [
+            "Undid bury", "Undid Hard", "Undid suspend", "Undid Again"]
+        assert not screen.check_action("undo", ())
+        assert screen.queue[:3] == [second, third, fourth], "each card comes back in turn"
 
 
 @sync

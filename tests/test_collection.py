@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from studyapp.cards import EmptyDeckError
-from studyapp.collection import LEARN_AHEAD_LIMIT, Collection
+from studyapp.collection import LEARN_AHEAD_LIMIT, Collection, Session, UndoRefused
 from studyapp.scheduler import Rating, Settings, State
 from support import CONTENT
 
@@ -250,3 +250,37 @@ def test_learning_cards_within_the_learn_ahead_limit_come_when_nothing_else_is_l
     assert collection.queue(due - LEARN_AHEAD_LIMIT) == [first], "nothing else left: early"
     collection.close()
 
+
+def test_a_session_undoes_its_own_changes_newest_first_and_nothing_older(collection):
+    ids = collection.deck.ids
+    collection.rate(ids[0], Rating.Good, at=NOW - timedelta(hours=1))  # before the session
+    earlier_bury = NOW + timedelta(hours=2)
+    collection.store.bury(ids[2], earlier_bury)
+    session = Session(collection)
+    again = session.rate(ids[0], Rating.Again)
+    session.suspend(ids[1])
+    session.bury(ids[2], practice=True)
+    practice = session.rate(ids[3], Rating.Hard, practice=True)
+
+    assert session.undo().review == practice
+    assert collection.store.reviews(ids[3]) == []
+    bury = session.undo()
+    assert (bury.action, bury.card_id, bury.practice) == ("bury", ids[2], True)
+    assert collection.store.card_state(ids[2]).buried_until == earlier_bury, "the bury before"
+    assert session.undo().action == "suspend"
+    assert not collection.store.card_state(ids[1]).suspended
+    assert session.undo().review == again
+    assert [r.kind for r in collection.store.reviews(ids[0])] == ["review"]
+    with pytest.raises(LookupError, match="has not rated, buried or suspended a card yet"):
+        session.undo()
+    assert len(collection.store.reviews(ids[0])) == 1, "the review before the session stays"
+
+
+def test_a_session_keeps_a_change_whose_undo_is_refused(collection):
+    card_id = collection.deck.ids[0]
+    session = Session(collection)
+    session.rate(card_id, Rating.Good)
+    collection.rate(card_id, Rating.Good, at=NOW + timedelta(minutes=10))  # another process
+    with pytest.raises(UndoRefused):
+        session.undo()
+    assert len(session.changes) == 1 and len(collection.store.reviews(card_id)) == 2

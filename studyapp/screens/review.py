@@ -4,6 +4,8 @@ Three kinds of session share this screen: ``study`` (the collection's queue for 
 ``single`` (one card opened from the deck) and ``practice`` (every card, logged as
 ``practice`` without touching the schedule). Every rating is committed by
 :meth:`Collection.rate` before the next card is shown, so quitting at any moment loses nothing.
+Ratings, buries and suspends go through the app's :class:`~studyapp.collection.Session`, whose
+undo walks them back; an undone card comes back on screen as it was (reviewed or practised).
 """
 
 from __future__ import annotations
@@ -31,8 +33,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from studyapp.cards import Card
-    from studyapp.collection import Collection
-    from studyapp.store import Review
+    from studyapp.collection import Collection, Session
 
 Mode = Literal["study", "single", "practice"]
 
@@ -100,6 +101,11 @@ class ReviewScreen(Screen[None]):
         self.mode: Mode = "single" if single else "practice" if practice else "study"
         self.queue: list[str] = [single] if single else []
         """Cards still to show in this session, after the one on screen."""
+        self.practising = self.mode == "practice"
+        """Whether the card on screen is practised (its rating logged as ``practice``)."""
+        self.put_back: dict[str, bool] = {}
+        """Cards that undo put back in the queue, by id: whether each is practised (else the
+        session's mode decides)."""
         self.card_file: Path | None = None
         """The file of the card on screen, to say why the card is gone after a reload."""
         self.shown_at = time.monotonic()
@@ -122,7 +128,8 @@ class ReviewScreen(Screen[None]):
     def update_footer(self) -> None:
         """Refresh the footer's keys when the set it shows changes."""
         card = self.current_card()
-        shown = (card is None, bool(self.history), card is not None and card.experiment is not None)
+        shown = (card is None, bool(self.session.changes),
+                 card is not None and card.experiment is not None)
         if shown != self._footer_shown:
             self._footer_shown = shown
             self.refresh_bindings()
@@ -132,9 +139,9 @@ class ReviewScreen(Screen[None]):
         return self.app.collection  # type: ignore[attr-defined]
 
     @property
-    def history(self) -> list[Review]:
-        """This app session's reviews, newest last: what ``u`` undoes (shared by all screens)."""
-        return self.app.session_reviews  # type: ignore[attr-defined]
+    def session(self) -> Session:
+        """This app session's changes: what ``u`` undoes (shared by all screens)."""
+        return self.app.session  # type: ignore[attr-defined]
 
     def compose(self) -> ComposeResult:
         yield Static(id="heading")
@@ -187,7 +194,8 @@ class ReviewScreen(Screen[None]):
             self.queue = self.collection.queue()
         deck = self.collection.deck
         while self.queue and deck.get(self.queue[0]) is None:
-            self.queue.pop(0)  # its file was removed or broke since the queue was made
+            # its file was removed or broke since the queue was made
+            self.put_back.pop(self.queue.pop(0), None)
         if not self.queue:
             if self.mode == "single":
                 self.app.pop_screen()
@@ -195,7 +203,9 @@ class ReviewScreen(Screen[None]):
             self.card_id = None
             self.show_empty()
             return
-        self.card_id = self.queue.pop(0)
+        card_id = self.queue.pop(0)
+        self.practising = self.put_back.pop(card_id, self.mode == "practice")
+        self.card_id = card_id
         self.show_question()
 
     def current_card(self) -> Card | None:
@@ -220,15 +230,16 @@ class ReviewScreen(Screen[None]):
 
     def show_heading(self, card: Card) -> None:
         """The card's title and how many cards are left in the session."""
-        kind = {"study": "", "single": "  ·  one card", "practice": "  ·  practice"}[self.mode]
+        kind = "  ·  practice" if self.practising else "  ·  one card" if self.mode == "single" \
+            else ""
         self.query_one("#heading", Static).update(
             Content.from_markup("[b]$title[/b]  [dim]$left more$kind[/dim]", title=card.title,
                                 left=len(self.queue), kind=kind))
 
     def intervals(self, card_id: str) -> dict[int, str]:
         """The interval each rating would give, formatted, from the card's state stored now (one
-        row: another studyapp may have rated it since it was shown); nothing in practice."""
-        if self.mode == "practice":
+        row: another studyapp may have rated it since it was shown); nothing when practising."""
+        if self.practising:
             return {}
         from studyapp.scheduler import format_interval
 
@@ -272,7 +283,7 @@ class ReviewScreen(Screen[None]):
             return card is not None and card.experiment is not None and not typing \
                 and experiment_screen_class() is not None
         if action == "undo":
-            return bool(self.history)
+            return bool(self.session.changes)
         if action == "practice":
             return not has_card
         return True
@@ -312,10 +323,9 @@ class ReviewScreen(Screen[None]):
         from studyapp.scheduler import Rating
 
         duration_ms = int((time.monotonic() - self.shown_at) * 1000)
-        review = self.collection.rate(self.card_id, Rating(value), duration_ms=duration_ms,
-                                      practice=self.mode == "practice")
-        self.history.append(review)
-        if self.mode == "study" and review.due is not None \
+        review = self.session.rate(self.card_id, Rating(value), duration_ms=duration_ms,
+                                   practice=self.practising)
+        if self.mode == "study" and not self.practising and review.due is not None \
                 and review.due - review.review_time <= LEARN_AHEAD_LIMIT:
             # A learning step: back once the rest of the session is done, early if need be, as
             # Collection.queue gives learning cards (Anki's learn-ahead limit).
@@ -324,22 +334,21 @@ class ReviewScreen(Screen[None]):
 
     @reports_store_errors("Undo refused")  # UndoRefused (reviewed since elsewhere), a full disk
     def action_undo(self) -> None:
-        if not self.history:
-            return
-        review = self.history[-1]
         try:
-            self.collection.undo(review_id=review.id)
+            change = self.session.undo()
         except LookupError as error:
-            self.history.pop()
             self.notify(f"Nothing to undo: {error}", severity="warning")
             return
-        self.history.pop()
-        if self.card_id is not None:
+        if self.card_id is not None:  # shown again after the card that comes back
             self.queue.insert(0, self.card_id)
-        if review.card_id in self.queue:
-            self.queue.remove(review.card_id)
-        self.queue.insert(0, review.card_id)
-        self.notify(f"Undid {RATING_LABELS.get(review.rating or 0, review.kind)}", timeout=2)
+            self.put_back[self.card_id] = self.practising
+        if change.card_id in self.queue:
+            self.queue.remove(change.card_id)
+        self.queue.insert(0, change.card_id)
+        self.put_back[change.card_id] = change.practice
+        what = (change.action if change.review is None
+                else RATING_LABELS.get(change.review.rating or 0, change.review.kind))
+        self.notify(f"Undid {what}", timeout=2)
         self.next_card()
 
     @reports_store_errors("Not buried")
@@ -347,7 +356,7 @@ class ReviewScreen(Screen[None]):
         card = self.current_card()
         if card is None:
             return
-        until = self.collection.bury(card.id)
+        until = self.session.bury(card.id, practice=self.practising)
         self.notify(f"Buried until {until.astimezone():%a %H:%M}", timeout=3)
         self.next_card()
 
@@ -356,8 +365,8 @@ class ReviewScreen(Screen[None]):
         card = self.current_card()
         if card is None:
             return
-        self.collection.suspend(card.id)
-        self.notify("Suspended; @ on the deck screen unsuspends it", timeout=3)
+        self.session.suspend(card.id, practice=self.practising)
+        self.notify("Suspended; u undoes, @ on the deck screen unsuspends", timeout=3)
         self.next_card()
 
     def why_gone(self) -> str:
