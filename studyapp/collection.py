@@ -131,6 +131,12 @@ class Collection:
         """Close the database."""
         self.store.close()
 
+    @property
+    def database_path(self) -> Path:
+        """The review database file (its backups, run logs and experiment outputs sit beside
+        it: :mod:`studyapp.locations`)."""
+        return self.store.path
+
     def now(self) -> datetime:
         """The injected clock's time (aware UTC)."""
         return self._clock().astimezone(UTC)

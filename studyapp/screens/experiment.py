@@ -153,7 +153,7 @@ class ExperimentScreen(Screen):
         return runner.build_argv(self.card, self._extra_args(),
                                  smoke=self.query_one("#smoke", Switch).value,
                                  experiments_dir=self.experiments_dir,
-                                 database=self.collection.store.path)
+                                 database=self.collection.database_path)
 
     @on(Input.Changed, "#extra")
     @on(Switch.Changed, "#smoke")
