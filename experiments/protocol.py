@@ -130,13 +130,13 @@ def result(metrics: Mapping[str, Any], tables: Sequence[Mapping[str, Any]] = (),
 def default_output_dir(experiment: str) -> Path:
     """Where a script saves artefacts unless ``--output-dir`` says otherwise.
 
-    ``<user data dir>/studyapp/experiments/<experiment>`` (platformdirs), the same data dir as the
-    app's database. studyapp's runner passes its own, beside the database it was opened with
-    (``studyapp.locations.experiment_output_dir``).
+    ``<user data dir>/studyapp/experiment-outputs/<experiment>`` (platformdirs), the same data
+    dir as the app's database. studyapp's runner passes its own, beside the database it was
+    opened with (``studyapp.locations.experiment_output_dir``).
     """
     from platformdirs import user_data_dir
 
-    return Path(user_data_dir("studyapp", appauthor=False)) / "experiments" / experiment
+    return Path(user_data_dir("studyapp", appauthor=False)) / "experiment-outputs" / experiment
 
 
 def positive_int(text: str) -> int:

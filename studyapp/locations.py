@@ -55,14 +55,15 @@ def runs_dir(database: Path) -> Path:
 
 def experiment_output_dir(database: Path, experiment: str) -> Path:
     """Where an experiment run from studyapp with ``database`` saves its artefacts (models,
-    prepared datasets, plots): ``<folder of database>/experiments/<experiment>``, e.g.
-    ``experiments/q9_sketch_classifier`` for the script ``q9_sketch_classifier.py``.
+    prepared datasets, plots): ``<folder of database>/experiment-outputs/<experiment>``, e.g.
+    ``experiment-outputs/q9_sketch_classifier`` for the script ``q9_sketch_classifier.py``. Not
+    ``experiments``: a database kept in the checkout's root would mix outputs with the scripts.
 
     With the default database this is the scripts' own default (``protocol.default_output_dir``),
     so runs from the app and from the shell share their artefacts; ``--db`` moves them with the
     database, like its runs and backups.
     """
-    return database.parent / "experiments" / experiment
+    return database.parent / "experiment-outputs" / experiment
 
 
 def config_path() -> Path:

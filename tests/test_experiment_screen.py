@@ -96,7 +96,7 @@ def test_extra_arguments_and_smoke_switch_change_the_command(collection, tmp_pat
             def command() -> str:
                 return str(screen.query_one("#command", Static).render())
 
-            beside_db = tmp_path / "experiments" / "steps"  # the database is tmp_path/study.db
+            beside_db = tmp_path / "experiment-outputs" / "steps"  # the db is tmp_path/study.db
             assert command().endswith(f"steps.py --output-dir {beside_db} --smoke"), \
                 "a smoke run unless asked otherwise, its artefacts beside the database"
             await pilot.press("s")

@@ -212,7 +212,7 @@ def test_artefacts_go_beside_the_database_not_to_the_user_data_dir(collection, t
     user_data = tmp_path / "user-data"
     monkeypatch.setenv("XDG_DATA_HOME", str(user_data))  # the scripts' own default is under it
     run, events = run_card(collection, "steps")
-    beside_db = tmp_path / "experiments" / "steps"  # the database is tmp_path / "study.db"
+    beside_db = tmp_path / "experiment-outputs" / "steps"  # the database is tmp_path / "study.db"
     assert events[-1].artifacts == [str(beside_db / "steps.txt")]
     assert (beside_db / "steps.txt").read_text() == "3 steps\n"
     assert not user_data.exists()
@@ -228,7 +228,7 @@ def test_artefacts_go_beside_the_database_not_to_the_user_data_dir(collection, t
 def test_an_output_dir_given_in_the_arguments_wins(collection, tmp_path, card_id, extra, chosen):
     run, events = run_card(collection, card_id, *extra)
     assert events[-1].artifacts == [str(tmp_path / chosen / "steps.txt")]
-    assert not (tmp_path / "experiments" / "steps").exists()
+    assert not (tmp_path / "experiment-outputs" / "steps").exists()
     assert sum(arg.startswith("--output") for arg in run.argv) == 1 + (chosen == "abbreviated")
 
 
